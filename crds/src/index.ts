@@ -1,0 +1,7 @@
+export * from './names.ts';
+export * from './types.ts';
+export { crd, CRD_PATH, workloadPolicySchema, type SchemaNode, type CelRule, type CustomResourceDefinition } from './crd.ts';
+export { validateWorkloadPolicy, toFieldPath, type FieldError, type ValidationResult } from './validate.ts';
+export { parseDocuments, type ParsedDocument } from './documents.ts';
+export * from './compile.ts';
+export { loadPolicies, type LoadedPolicy } from './load.ts';
