@@ -1,0 +1,3 @@
+export * from './inject/index.ts';
+export * from './errors.ts';
+export * from './annotations.ts';
