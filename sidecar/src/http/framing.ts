@@ -1,0 +1,31 @@
+// Framing checks on the raw request headers, for what Node's parser accepts but
+// a proxy must not (THREATS.md 1, 3, 8): exactly one Host, at most one framing
+// header, Transfer-Encoding exactly "chunked", no control characters. Pure.
+
+export type FramingResult = { ok: true; host: string } | { ok: false; reason: string };
+
+export function checkFraming(rawHeaders: readonly string[], httpVersion: string): FramingResult {
+  const hosts: string[] = [];
+  let contentLength = 0;
+  let transferEncoding = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    const value = rawHeaders[i + 1] as string;
+    if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(value)) return { ok: false, reason: 'header has CR, LF or NUL' };
+    if (name === 'host') hosts.push(value);
+    else if (name === 'content-length') {
+      contentLength++;
+      if (!/^[0-9]{1,15}$/.test(value.trim())) return { ok: false, reason: 'malformed Content-Length' };
+    } else if (name === 'transfer-encoding') {
+      transferEncoding++;
+      if (value.trim().toLowerCase() !== 'chunked') return { ok: false, reason: 'Transfer-Encoding other than "chunked"' };
+    }
+  }
+  if (contentLength > 1) return { ok: false, reason: 'more than one Content-Length' };
+  if (transferEncoding > 1) return { ok: false, reason: 'more than one Transfer-Encoding' };
+  if (contentLength > 0 && transferEncoding > 0) return { ok: false, reason: 'both Content-Length and Transfer-Encoding' };
+  if (transferEncoding > 0 && httpVersion === '1.0') return { ok: false, reason: 'Transfer-Encoding on HTTP/1.0' };
+  if (hosts.length > 1) return { ok: false, reason: 'more than one Host header' };
+  if (hosts.length === 0) return { ok: false, reason: 'no Host header' };
+  return { ok: true, host: hosts[0] as string };
+}

@@ -1,0 +1,84 @@
+// The inject pass: adds the credential as the policy says. Pure. Every value
+// that reaches the upstream request is checked for CR, LF and NUL, whether it
+// came from a policy or from a provider response (THREATS.md 8).
+import type { CompiledInjection } from '@mayfly/crds';
+import type { Credential } from '../contracts.ts';
+
+export class InjectError extends Error {
+  readonly code: 'ERR_CREDENTIAL_INVALID' | 'ERR_NO_SIGNER';
+  constructor(code: 'ERR_CREDENTIAL_INVALID' | 'ERR_NO_SIGNER', message: string) {
+    super(message);
+    this.name = 'InjectError';
+    this.code = code;
+  }
+}
+
+const UNSAFE = /[\r\n\0]/;
+
+export interface Injected {
+  /** Headers to add (after the app's, already stripped of these names). */
+  headers: Array<[string, string]>;
+  /** The query to forward (null for none). */
+  query: string | null;
+}
+
+/** Removes every parameter whose decoded name is `name` from a query string. */
+export function removeQueryParameter(query: string | null, name: string): string | null {
+  if (query === null) return null;
+  const kept = query.split('&').filter((pair) => {
+    const raw = pair.split('=')[0] as string;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(raw.replace(/\+/g, ' '));
+    } catch {
+      return false; // an undecodable name could be ours in disguise
+    }
+    return decoded !== name;
+  });
+  return kept.length === 0 ? null : kept.join('&');
+}
+
+/** Header, query or basic injection. SigV4 is a signer's job (see SigningInjector). */
+export function injectCredential(inject: CompiledInjection, credential: Credential, query: string | null): Injected {
+  if (UNSAFE.test(credential.value)) throw new InjectError('ERR_CREDENTIAL_INVALID', 'credential value has CR, LF or NUL');
+  switch (inject.kind) {
+    case 'header': {
+      const value = inject.format.split('{{token}}').join(credential.value);
+      if (UNSAFE.test(value) || UNSAFE.test(inject.header)) throw new InjectError('ERR_CREDENTIAL_INVALID', 'injected header has CR, LF or NUL');
+      return { headers: [[inject.header, value]], query };
+    }
+    case 'query': {
+      const rest = removeQueryParameter(query, inject.parameter);
+      const pair = `${encodeURIComponent(inject.parameter)}=${encodeURIComponent(credential.value)}`;
+      return { headers: [], query: rest === null ? pair : `${rest}&${pair}` };
+    }
+    case 'basic': {
+      if (UNSAFE.test(inject.username) || inject.username.includes(':')) throw new InjectError('ERR_CREDENTIAL_INVALID', 'basic username has ":", CR, LF or NUL');
+      return { headers: [['Authorization', `Basic ${Buffer.from(`${inject.username}:${credential.value}`).toString('base64')}`]], query };
+    }
+    case 'awsSigV4':
+      throw new InjectError('ERR_NO_SIGNER', 'awsSigV4 injection needs a request signer');
+  }
+}
+
+/** The header name a policy's injection sets, lowercase, for the strip pass. */
+export function injectedHeaderName(inject: CompiledInjection): string | null {
+  if (inject.kind === 'header') return inject.header.toLowerCase();
+  if (inject.kind === 'basic') return 'authorization';
+  if (inject.kind === 'awsSigV4') return 'authorization';
+  return null;
+}
+
+/**
+ * Signs a request for `awsSigV4` policies. Provided by the credential layer;
+ * receives the request as it will be forwarded and returns the headers to add.
+ */
+export interface RequestToSign {
+  method: string;
+  host: string;
+  path: string;
+  query: string | null;
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+export type RequestSigner = (req: RequestToSign, credential: Credential, inject: Extract<CompiledInjection, { kind: 'awsSigV4' }>) => Promise<Array<[string, string]>>;

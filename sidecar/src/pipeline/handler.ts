@@ -1,0 +1,235 @@
+// The request pipeline, pass by pass: parse, canonicalise, decide, strip,
+// inject, forward, stream back, audit. Each pass is a pure function elsewhere;
+// this file only strings them together with the I/O.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { CompiledDestination, CompiledPolicy } from '@mayfly/crds';
+import { CredentialError, type Credential, type CredentialSource, type PodIdentity, type PolicySnapshot } from '../contracts.ts';
+import { audit, type AuditRecord } from '../audit.ts';
+import type { Metrics } from '../metrics.ts';
+import { DENY_MESSAGES, decide, hostMatches, type Decision } from '../policy/decide.ts';
+import { checkStrictPath } from '../http/path.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, strippedNames } from '../http/headers.ts';
+import { InjectError, injectCredential, injectedHeaderName, type RequestSigner } from '../http/inject.ts';
+import { formatAuthority } from '../http/authority.ts';
+import { ResolveError, type Resolver } from '../net/resolve.ts';
+import { UpstreamPool, type UpstreamTarget } from './forward.ts';
+import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
+import { writeError, type SidecarError } from './respond.ts';
+
+export interface PipelineState {
+  snapshot: PolicySnapshot;
+  identity: PodIdentity;
+  draining: boolean;
+}
+
+export interface PipelineDeps {
+  state: PipelineState;
+  credentials: CredentialSource;
+  resolver: Resolver;
+  pool: UpstreamPool;
+  log: Logger;
+  metrics: Metrics;
+  signer?: RequestSigner;
+  limits: { maxSignedBodyBytes: number; upstreamTimeoutMs: number };
+  now: () => number;
+}
+
+const CREDENTIAL_STATUS: Record<string, number> = { ERR_CREDENTIAL_UNAVAILABLE: 503, ERR_CREDENTIAL_EXPIRED: 503, ERR_NO_TOKEN: 503, ERR_CREDENTIAL_DENIED: 502 };
+
+function destinationFor(policy: CompiledPolicy, host: string, port: number): CompiledDestination | undefined {
+  return policy.destinations.find((d) => hostMatches(d, host) && d.ports.includes(port)) ?? policy.destinations.find((d) => hostMatches(d, host));
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return null;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessage) => ConnInfo) {
+  const { state, log, metrics } = deps;
+
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const conn = connInfo(req);
+    const record: AuditRecord = {
+      pod: { namespace: state.identity.namespace, name: state.identity.name, serviceAccount: state.identity.serviceAccount },
+      destination: { host: '', port: conn.port ?? 0, tls: conn.tls },
+      decision: 'deny',
+      reason: '',
+      method: req.method ?? '',
+    };
+    const traceparent = req.headers.traceparent;
+    if (typeof traceparent === 'string') record.traceparent = traceparent;
+    if (typeof req.headers.tracestate === 'string') record.tracestate = req.headers.tracestate;
+    if (state.draining) res.shouldKeepAlive = false;
+
+    const finish = (): void => {
+      record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      if (record.status === undefined) record.status = res.statusCode;
+      metrics.requests.inc({ decision: record.decision, policy: record.policy ?? '', mode: record.mode ?? '' });
+      metrics.latency.observe({ decision: record.decision }, record.durationMs / 1000);
+      audit(log, record);
+    };
+    const fail = (e: SidecarError, decision: AuditRecord['decision'] = 'deny'): void => {
+      record.decision = decision;
+      if (e.code !== 'policy-denied') record.reason = e.code;
+      record.error = e.message;
+      writeError(res, e);
+      finish();
+    };
+
+    const parsed = parseRequest(req, conn);
+    if (!parsed.ok) return fail(parsed.error);
+    const r = parsed.request;
+    record.destination = { host: r.authority.host, port: r.port, tls: r.tls };
+    record.path = r.target.path;
+
+    let decision: Decision = decide(state.snapshot.policies, state.identity, { host: r.authority.host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
+    if (decision.action !== 'passthrough') {
+      record.policy = decision.policy.id;
+      record.mode = decision.mode;
+      const strict = checkStrictPath(r.target.path);
+      if (!strict.ok) {
+        if (decision.action === 'audit') {
+          decision = { ...decision, reason: decision.reason, wouldDeny: true };
+          record.error = strict.reason;
+        } else {
+          return fail({ status: 400, code: 'ambiguous-path', message: `rejected path: ${strict.reason}`, policy: decision.policy.id });
+        }
+      }
+    }
+    record.reason = decision.reason;
+    if (decision.action === 'deny') {
+      return fail({ status: 403, code: 'policy-denied', message: `request denied: ${DENY_MESSAGES[decision.reason]}`, policy: decision.policy.id });
+    }
+    if (decision.action === 'audit') {
+      record.decision = 'audit';
+      record.wouldDeny = decision.wouldDeny;
+    } else record.decision = decision.action;
+
+    void forward(req, res, r, decision, record).then(finish, (err: unknown) => {
+      const e = failureOf(err);
+      if (!e) log.error({ err }, 'pipeline failed');
+      fail(e ?? { status: 502, code: 'internal', message: 'request failed in the sidecar' }, record.decision);
+    });
+  };
+
+  async function forward(req: IncomingMessage, res: ServerResponse, r: ParsedRequest, decision: Decision, record: AuditRecord): Promise<void> {
+    const policy = decision.action === 'passthrough' ? null : decision.policy;
+    const dest = policy ? destinationFor(policy, r.authority.host, r.port) : undefined;
+    const enforce = decision.action === 'allow';
+    const injection = enforce && policy ? policy.credential.inject : null;
+    const injected = injection ? injectedHeaderName(injection) : null;
+
+    let credential: Credential | null = null;
+    if (enforce && policy) {
+      try {
+        credential = await deps.credentials.get(policy);
+        if (credential.expiresAt <= deps.now()) throw new CredentialError('ERR_CREDENTIAL_EXPIRED', 'the credential has expired');
+      } catch (err) {
+        const code = err instanceof CredentialError ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
+        deps.metrics.credentialErrors.inc({ code });
+        req.resume();
+        throw Object.assign(new Error('credential'), { sidecar: { status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id } satisfies SidecarError });
+      }
+      record.credential = { id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() };
+    }
+
+    const headers = forwardRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injected });
+    if (enforce) {
+      const stripped = strippedNames(req.rawHeaders, injected);
+      if (stripped.length > 0) record.stripped = stripped;
+    }
+    let query = r.target.query;
+    let body: Buffer | null = null;
+    if (credential && injection) {
+      if (injection.kind === 'awsSigV4') {
+        if (!deps.signer) throw sidecarError({ status: 502, code: 'ERR_NO_SIGNER', message: 'this policy signs requests with SigV4 but no signer is available', policy: policy?.id });
+        body = await readBody(req, deps.limits.maxSignedBodyBytes);
+        if (body === null) throw sidecarError({ status: 413, code: 'body-too-large', message: `the body of a signed request may be at most ${deps.limits.maxSignedBodyBytes} bytes`, policy: policy?.id, close: true });
+        const signed = await deps.signer({ method: req.method ?? 'GET', host: formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80), path: r.target.path, query, headers, body }, credential, injection);
+        for (const [k, v] of signed) {
+          if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v)) throw sidecarError({ status: 502, code: 'ERR_CREDENTIAL_INVALID', message: 'signer produced a header with CR, LF or NUL', policy: policy?.id });
+          headers.push([k, v]);
+        }
+      } else {
+        try {
+          const out = injectCredential(injection, credential, query);
+          headers.push(...out.headers);
+          query = out.query;
+        } catch (err) {
+          if (err instanceof InjectError) throw sidecarError({ status: 502, code: err.code, message: `credential not usable: ${err.message}`, policy: policy?.id });
+          throw err;
+        }
+      }
+    }
+
+    let address: string;
+    try {
+      address = await deps.resolver.resolve(r.authority.host, dest ? dest.allowPrivateAddresses : true);
+    } catch (err) {
+      if (err instanceof ResolveError) throw sidecarError({ status: err.code === 'ERR_ADDRESS_FORBIDDEN' ? 403 : 502, code: err.code, message: err.message, ...(policy ? { policy: policy.id } : {}) });
+      throw err;
+    }
+
+    const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null, ...(dest?.caBundle ? { caBundle: dest.caBundle } : {}) };
+    const flat: string[] = ['Host', formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80)];
+    for (const [k, v] of headers) flat.push(k, v);
+    if (body !== null) {
+      // the body was read to sign it; send it with an exact length
+      for (let i = flat.length - 2; i >= 2; i -= 2) if ((flat[i] as string).toLowerCase() === 'content-length') flat.splice(i, 2);
+      flat.push('Content-Length', String(body.length));
+    }
+    const path = query === null ? r.target.path : `${r.target.path}?${query}`;
+
+    await new Promise<void>((resolve, reject) => {
+      const up = deps.pool.request(target, req.method ?? 'GET', path, flat);
+      up.setTimeout(deps.limits.upstreamTimeoutMs, () => up.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' })));
+      let responded = false;
+      up.on('response', (upRes) => {
+        responded = true;
+        record.status = upRes.statusCode ?? 502;
+        const out: string[] = [];
+        for (const [k, v] of forwardResponseHeaders(upRes.rawHeaders)) out.push(k, v);
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
+        upRes.pipe(res);
+        upRes.on('error', () => res.destroy());
+        res.on('close', () => {
+          if (!upRes.complete) upRes.destroy();
+          resolve();
+        });
+      });
+      up.on('error', (err: NodeJS.ErrnoException) => {
+        if (responded) {
+          res.destroy();
+          resolve();
+          return;
+        }
+        const tlsFailure = typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS|SSL/.test(err.code);
+        reject(sidecarError({ status: 502, code: tlsFailure ? 'upstream-tls' : 'upstream-unreachable', message: tlsFailure ? `upstream certificate rejected (${err.code})` : `upstream unreachable (${err.code ?? err.message})`, ...(policy ? { policy: policy.id } : {}) }));
+      });
+      req.on('aborted', () => up.destroy());
+      if (body !== null) up.end(body);
+      else req.pipe(up);
+    }).catch((err: unknown) => {
+      req.resume();
+      throw err;
+    });
+  }
+}
+
+function sidecarError(e: SidecarError): Error {
+  return Object.assign(new Error(e.message), { sidecar: e });
+}
+
+/** Turns a pipeline failure into the response the client sees. */
+export function failureOf(err: unknown): SidecarError | null {
+  return (err as { sidecar?: SidecarError }).sidecar ?? null;
+}

@@ -1,0 +1,110 @@
+// The decision: a pure function of (policies, pod identity and posture, request,
+// time). It says whether the request is passed through (no policy knows the
+// host), allowed (and with which policy's credential) or denied, and why.
+import { selects, type CompiledDestination, type CompiledPolicy } from '@mayfly/crds';
+import type { PodIdentity } from '../contracts.ts';
+import { checkPosture, inTimeWindow, isExpired } from './conditions.ts';
+
+export interface RequestFacts {
+  /** Canonical host (lowercase, no trailing dot). */
+  host: string;
+  port: number;
+  method: string;
+  /** The path exactly as forwarded (already checked by checkStrictPath). */
+  path: string;
+  /** Whether the request arrived over TLS (and so leaves over TLS). */
+  tls: boolean;
+}
+
+export type DenyReason =
+  | 'port-not-allowed'
+  | 'method-not-allowed'
+  | 'path-not-allowed'
+  | 'plaintext-not-allowed'
+  | 'posture-registry'
+  | 'posture-digest'
+  | 'outside-time-window'
+  | 'policy-expired';
+
+export type Decision =
+  | { action: 'passthrough'; reason: 'no-policy' }
+  | { action: 'allow'; policy: CompiledPolicy; mode: 'Enforce'; reason: 'allowed'; inject: true }
+  | { action: 'deny'; policy: CompiledPolicy; mode: 'Enforce'; reason: DenyReason }
+  /** Only Audit policies know the host: forwarded untouched, never blocked, never injected. */
+  | { action: 'audit'; policy: CompiledPolicy; mode: 'Audit'; reason: 'allowed' | DenyReason; wouldDeny: boolean };
+
+export const DENY_MESSAGES: Record<DenyReason, string> = {
+  'port-not-allowed': 'the policy does not allow this port',
+  'method-not-allowed': 'the policy does not allow this method',
+  'path-not-allowed': 'the policy does not allow this path',
+  'plaintext-not-allowed': 'the policy does not allow its credential on plain HTTP; use https',
+  'posture-registry': 'an image of this pod is not from an allowed registry',
+  'posture-digest': 'an image of this pod is not pinned by digest',
+  'outside-time-window': 'the request is outside the policy time windows',
+  'policy-expired': 'the policy has expired',
+};
+
+/** Whether a destination's host pattern covers a canonical host ("*.x.com" covers exactly one more label). */
+export function hostMatches(d: CompiledDestination, host: string): boolean {
+  if (!d.wildcard) return d.host === host;
+  const suffix = d.suffix as string;
+  if (!host.endsWith(suffix)) return false;
+  const label = host.slice(0, -suffix.length);
+  return label.length > 0 && !label.includes('.');
+}
+
+/** The policies that select this pod and name this host (in any mode). */
+export function policiesForHost(policies: readonly CompiledPolicy[], identity: PodIdentity, host: string): CompiledPolicy[] {
+  return policies.filter((p) => selects(p, identity) && p.destinations.some((d) => hostMatches(d, host)));
+}
+
+function pathAllowed(d: CompiledDestination, path: string): boolean {
+  if (d.paths === null) return true;
+  return d.paths.some((r) => ('exact' in r ? path === r.exact : path.startsWith(r.prefix)));
+}
+
+/** Evaluates one policy that knows the host: null when it allows, else the most specific reason. */
+export function evaluate(policy: CompiledPolicy, identity: PodIdentity, req: RequestFacts, now: number): DenyReason | null {
+  if (isExpired(policy, now)) return 'policy-expired';
+  const posture = checkPosture(policy, identity.images);
+  if (posture) return posture;
+  if (policy.timeWindows.length > 0 && !policy.timeWindows.some((w) => inTimeWindow(w, now))) return 'outside-time-window';
+  const hosts = policy.destinations.filter((d) => hostMatches(d, req.host));
+  const ports = hosts.filter((d) => d.ports.includes(req.port));
+  if (ports.length === 0) return 'port-not-allowed';
+  const methods = ports.filter((d) => d.methods === null || d.methods.includes(req.method as never));
+  if (methods.length === 0) return 'method-not-allowed';
+  const paths = methods.filter((d) => pathAllowed(d, req.path));
+  if (paths.length === 0) return 'path-not-allowed';
+  if (!req.tls && !paths.some((d) => d.plaintext)) return 'plaintext-not-allowed';
+  return null;
+}
+
+/**
+ * Decides one request. Enforce policies win over Audit ones; among Enforce
+ * policies the first that allows gives the credential; when none allows, the
+ * first one's reason is the answer.
+ */
+export function decide(policies: readonly CompiledPolicy[], identity: PodIdentity, req: RequestFacts, now: number): Decision {
+  const known = policiesForHost(policies, identity, req.host);
+  if (known.length === 0) return { action: 'passthrough', reason: 'no-policy' };
+  const enforce = known.filter((p) => p.mode === 'Enforce');
+  if (enforce.length > 0) {
+    let first: { policy: CompiledPolicy; reason: DenyReason } | null = null;
+    for (const policy of enforce) {
+      const reason = evaluate(policy, identity, req, now);
+      if (reason === null) return { action: 'allow', policy, mode: 'Enforce', reason: 'allowed', inject: true };
+      first ??= { policy, reason };
+    }
+    const f = first as { policy: CompiledPolicy; reason: DenyReason };
+    return { action: 'deny', policy: f.policy, mode: 'Enforce', reason: f.reason };
+  }
+  let first: { policy: CompiledPolicy; reason: DenyReason } | null = null;
+  for (const policy of known) {
+    const reason = evaluate(policy, identity, req, now);
+    if (reason === null) return { action: 'audit', policy, mode: 'Audit', reason: 'allowed', wouldDeny: false };
+    first ??= { policy, reason };
+  }
+  const f = first as { policy: CompiledPolicy; reason: DenyReason };
+  return { action: 'audit', policy: f.policy, mode: 'Audit', reason: f.reason, wouldDeny: true };
+}

@@ -1,0 +1,200 @@
+// build(config, deps) returns a sidecar that is not yet listening; start()
+// brings it up in order (config, pod CA, trust files, listeners, ready) and
+// stop() drains it. Only wiring: every decision lives in a pure pass.
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { CompiledPolicy } from '@mayfly/crds';
+import { selects } from '@mayfly/crds';
+import type { ConfigSource, CredentialSource, PodIdentity, PolicySnapshot } from './contracts.ts';
+import { createLogger } from './audit.ts';
+import { createMetrics, type CredentialStats } from './metrics.ts';
+import { PodCa } from './tls/pod-ca.ts';
+import { writeTrustFiles, type TrustPaths } from './tls/trust-files.ts';
+import { createResolver, type Lookup, type Resolver } from './net/resolve.ts';
+import { UpstreamPool } from './pipeline/forward.ts';
+import { createHandler, type PipelineState } from './pipeline/handler.ts';
+import type { ConnInfo } from './pipeline/request.ts';
+import { policiesForHost } from './policy/decide.ts';
+import { createConnectionHandler } from './server/connections.ts';
+import { createAdminServer, type Readiness } from './server/admin.ts';
+import type { RequestSigner } from './http/inject.ts';
+import type { SidecarConfig } from './config/sidecar-config.ts';
+
+export interface SidecarDeps {
+  config: ConfigSource;
+  credentials: CredentialSource & { stats?: () => CredentialStats };
+  signer?: RequestSigner;
+  lookup?: Lookup;
+  /** Replaces the DNS resolver entirely (tests on loopback); `lookup` is the usual seam. */
+  resolver?: Resolver;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface Sidecar {
+  start(): Promise<void>;
+  /** Stops accepting, finishes in-flight requests (up to the drain timeout), closes everything. */
+  stop(): Promise<void>;
+  readiness(): Readiness;
+  /** Bound ports: captured port -> listener port, plus proxy and admin. */
+  ports(): { transparent: Map<number, number>; proxy: number | null; admin: number | null };
+  trust(): TrustPaths | null;
+  ca(): PodCa | null;
+  log: Logger;
+}
+
+/** Hosts that policies selecting this pod name, for the CA's name constraints. */
+export function policyHosts(policies: readonly CompiledPolicy[], identity: PodIdentity): string[] {
+  return [...new Set(policies.filter((p) => selects(p, identity)).flatMap((p) => p.destinations.map((d) => d.host)))].sort();
+}
+
+export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
+  const log = deps.logger ?? createLogger(cfg.logLevel);
+  const now = deps.now ?? Date.now;
+  const readiness: Readiness = { caWritten: false, configLoaded: false, listenersBound: false, draining: false };
+  const state: PipelineState = { snapshot: { revision: '', policies: [] }, identity: cfg.identity, draining: false };
+  const cas: PodCa[] = [];
+  let trust: TrustPaths | null = null;
+  const currentCa = (): PodCa => cas[cas.length - 1] as PodCa;
+  const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
+  const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
+  const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
+  const conns = new WeakMap<object, ConnInfo>();
+  const spliced = new Set<net.Socket>();
+  const httpServer = http.createServer({
+    maxHeaderSize: cfg.limits.maxHeaderBytes,
+    headersTimeout: cfg.limits.headersTimeoutMs,
+    requestTimeout: cfg.limits.requestTimeoutMs,
+    keepAliveTimeout: cfg.limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, cfg.limits.headersTimeoutMs),
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+  });
+  const handler = createHandler(
+    { state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now },
+    (req) => conns.get(req.socket) ?? { tls: false, sni: null, port: null, via: 'proxy' },
+  );
+  const intercepts = (host: string): boolean => policiesForHost(state.snapshot.policies, state.identity, host).length > 0;
+  const connections = createConnectionHandler({ httpServer, conns, intercepts, ca: currentCa, resolver, log, metrics, state, peekTimeoutMs: cfg.limits.peekTimeoutMs, spliced });
+  httpServer.on('request', handler);
+  httpServer.on('connect', connections.connect);
+  httpServer.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmayfly: protocol upgrades are not supported yet\n'));
+  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+    metrics.requests.inc({ decision: 'deny', policy: '', mode: '' });
+    log.info({ audit: true, decision: 'deny', reason: 'client-error', status, error: err.code ?? err.message, pod: { namespace: cfg.identity.namespace, name: cfg.identity.name, serviceAccount: cfg.identity.serviceAccount } }, 'decision');
+    if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
+      const body = `mayfly: rejected request (${status === 431 ? 'headers too large' : status === 408 ? 'request timed out' : 'malformed request'})\n`;
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    } else socket.destroy();
+  });
+
+  const listeners: net.Server[] = [];
+  const transparentPorts = new Map<number, number>();
+  let proxyPort: number | null = null;
+  let adminPort: number | null = null;
+  const admin = createAdminServer(() => ({ ...readiness }), metrics.registry);
+
+  function listen(server: net.Server, port: number, address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host: address, ipv6Only: false }, () => {
+        server.removeListener('error', reject);
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  async function applySnapshot(snapshot: PolicySnapshot): Promise<void> {
+    state.snapshot = snapshot; // one reference swap: each request sees one snapshot
+    readiness.configLoaded = true;
+    metrics.reloads.inc({ result: 'ok' });
+    const selected = snapshot.policies.filter((p) => selects(p, state.identity));
+    deps.credentials.sync(selected.filter((p) => p.mode === 'Enforce'));
+    log.info({ revision: snapshot.revision, policies: selected.map((p) => p.id) }, 'config applied');
+    if (cas.length === 0) return;
+    currentCa().retain(intercepts);
+    if (cfg.ca.nameConstraints) {
+      const uncovered = policyHosts(selected, state.identity).filter((h) => !currentCa().covers(h.replace(/^\*\./, '')));
+      if (uncovered.length > 0) await rotateCa(`new policy hosts ${uncovered.join(', ')}`);
+    }
+  }
+
+  async function rotateCa(why: string): Promise<void> {
+    const hosts = policyHosts(state.snapshot.policies, state.identity);
+    const ca = await PodCa.create({ lifetimeMs: cfg.ca.lifetimeMs, leafLifetimeMs: cfg.ca.leafLifetimeMs, permittedHosts: cfg.ca.nameConstraints ? (hosts.length > 0 ? hosts : ['invalid']) : [], maxLeaves: cfg.ca.maxLeaves, commonName: `${cfg.identity.namespace}/${cfg.identity.name}`, now });
+    cas.push(ca);
+    while (cas.length > 2) cas.shift();
+    trust = await writeTrustFiles(cfg.trustDir, cas.map((c) => c.certPem).join(''), now());
+    readiness.caWritten = true;
+    log.info({ notAfter: new Date(ca.notAfter).toISOString(), permitted: ca.permitted, trust, why }, 'pod ca ready');
+  }
+
+  const sidecar: Sidecar = {
+    log,
+    readiness: () => ({ ...readiness }),
+    ports: () => ({ transparent: new Map(transparentPorts), proxy: proxyPort, admin: adminPort }),
+    trust: () => trust,
+    ca: () => (cas.length ? currentCa() : null),
+    async start() {
+      if (cfg.listeners.admin) adminPort = await listen(admin, cfg.listeners.admin.port, cfg.listeners.admin.address);
+      let first: () => void = () => {};
+      const loaded = new Promise<void>((resolve) => (first = resolve));
+      let chain = Promise.resolve();
+      await deps.config.start((snapshot) => {
+        chain = chain.then(() => applySnapshot(snapshot)).then(first, (err: unknown) => log.error({ err }, 'config apply failed'));
+      });
+      await loaded;
+      await rotateCa('start-up');
+      for (const t of cfg.listeners.transparent) {
+        const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => connections.accept(s, t.captures, 'transparent'));
+        server.maxConnections = cfg.limits.maxConnections;
+        transparentPorts.set(t.captures, await listen(server, t.port, cfg.listeners.address));
+        listeners.push(server);
+      }
+      if (cfg.listeners.proxy) {
+        const server = net.createServer({ noDelay: true }, (s) => connections.accept(s, null, 'proxy'));
+        server.maxConnections = cfg.limits.maxConnections;
+        proxyPort = await listen(server, cfg.listeners.proxy.port, cfg.listeners.proxy.address);
+        listeners.push(server);
+      }
+      readiness.listenersBound = true;
+      log.info({ transparent: Object.fromEntries(transparentPorts), proxy: proxyPort, admin: adminPort }, 'sidecar ready');
+    },
+    async stop() {
+      readiness.draining = true;
+      state.draining = true;
+      await Promise.all(listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+      httpServer.closeIdleConnections();
+      const deadline = Date.now() + cfg.limits.drainTimeoutMs;
+      while (Date.now() < deadline && (await activeConnections()) > 0) {
+        httpServer.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      httpServer.closeAllConnections();
+      for (const s of spliced) s.destroy();
+      pool.close();
+      await deps.config.stop();
+      await new Promise<void>((r) => admin.close(() => r()));
+      admin.closeAllConnections();
+      log.info('sidecar stopped');
+    },
+  };
+
+  function activeConnections(): Promise<number> {
+    return new Promise((resolve) => {
+      let n = spliced.size;
+      let pending = listeners.length;
+      if (pending === 0) return resolve(n);
+      for (const l of listeners)
+        l.getConnections((_e, c) => {
+          n += c ?? 0;
+          if (--pending === 0) resolve(n);
+        });
+    });
+  }
+
+  return sidecar;
+}
