@@ -52,26 +52,9 @@ function buildAjv(): ValidateFunction {
   addFormats(ajv, ['date-time']);
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
-  for (const keyword of ['x-kubernetes-validations', 'x-kubernetes-map-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields']) {
+  for (const keyword of ['x-kubernetes-validations', 'x-kubernetes-map-type', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields']) {
     ajv.addKeyword({ keyword });
   }
-  ajv.addKeyword({
-    keyword: 'x-kubernetes-list-type',
-    type: 'array',
-    schemaType: 'string',
-    error: { message: 'Duplicate value' },
-    validate: function listType(kind: string, data: unknown[], parent?: SchemaNode) {
-      if (kind === 'atomic') return true;
-      const keys = kind === 'map' ? ((parent?.['x-kubernetes-list-map-keys'] as string[] | undefined) ?? []) : null;
-      const seen = new Set<string>();
-      for (const item of data) {
-        const key = keys ? listKeyOf(item, keys) : JSON.stringify(item);
-        if (seen.has(key)) return false;
-        seen.add(key);
-      }
-      return true;
-    },
-  });
   return ajv.compile(strictStructural(workloadPolicySchema));
 }
 
@@ -107,8 +90,6 @@ function schemaError(e: ErrorObject): FieldError {
       };
     case 'type':
       return { path: at, message: `Invalid value: must be of type ${e.params.type as string}`, source: 'schema' };
-    case 'x-kubernetes-list-type':
-      return { path: at, message: 'Duplicate value', source: 'schema' };
     default:
       return { path: at, message: `Invalid value: ${quote(e.data)}: ${e.message ?? e.keyword}`, source: 'schema' };
   }
@@ -136,6 +117,28 @@ function evalRule(rule: CelRule, self: unknown): boolean | Error {
     return result === true;
   } catch (err) {
     return err as Error;
+  }
+}
+
+/** `x-kubernetes-list-type: set|map`: a repeated item is reported at its own index, as the API server does. */
+function listTypeErrors(schema: SchemaNode, value: unknown, path: string, out: FieldError[]): void {
+  if (value === undefined || value === null) return;
+  if (Array.isArray(value)) {
+    const kind = schema['x-kubernetes-list-type'];
+    if (kind === 'set' || kind === 'map') {
+      const keys = kind === 'map' ? ((schema['x-kubernetes-list-map-keys'] as string[] | undefined) ?? []) : null;
+      const seen = new Set<string>();
+      value.forEach((item, i) => {
+        const key = keys ? listKeyOf(item, keys) : JSON.stringify(item);
+        if (seen.has(key)) out.push({ path: `${path}[${i}]`, message: `Duplicate value: ${keys ? key : quote(item)}`, source: 'schema' });
+        seen.add(key);
+      });
+    }
+    if (schema.items) value.forEach((v, i) => listTypeErrors(schema.items as SchemaNode, v, `${path}[${i}]`, out));
+  } else if (typeof value === 'object' && schema.properties) {
+    for (const [k, child] of Object.entries(schema.properties)) {
+      listTypeErrors(child, (value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
+    }
   }
 }
 
@@ -190,6 +193,7 @@ export function validateWorkloadPolicy(input: unknown): ValidationResult {
   const errors = objectErrors(obj);
   structural ??= buildAjv();
   if (!structural(obj)) errors.push(...(structural.errors ?? []).map(schemaError));
+  listTypeErrors(workloadPolicySchema, obj, '', errors);
   celErrors(workloadPolicySchema, obj, '', errors);
   if (errors.length > 0) return { valid: false, errors: dedupe(errors) };
   return { valid: true, errors: [], policy: obj as unknown as WorkloadPolicy };
