@@ -3,6 +3,8 @@
 import type { Command } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  sidecar: { summary: 'sidecar --config FILE: run the data plane from a local file, without a cluster', load: () => import('./commands/sidecar.ts') },
+  init: { summary: 'init: write the transparent-mode capture rules (iptables, ip6tables)', load: () => import('./commands/init.ts') },
   policy: { summary: 'policy validate -f FILE: check policies offline with the CRD rules', load: () => import('./commands/policy.ts') },
 };
 

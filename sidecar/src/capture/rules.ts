@@ -5,14 +5,18 @@ import { isIP } from 'node:net';
 
 export const NAT_CHAIN = 'MAYFLY_OUTPUT';
 export const FILTER_CHAIN = 'MAYFLY_QUIC';
-/** A captured port P is redirected to the sidecar listener LISTENER_BASE + P. */
-export const LISTENER_BASE = 15000;
+/** The first sidecar listener of transparent mode (webhook DEFAULT_PORTS.outbound). */
+export const DEFAULT_OUTBOUND_PORT = 15001;
 export const DEFAULT_CAPTURE_PORTS: readonly number[] = [80, 443];
 export const DEFAULT_SIDECAR_UID = 1337;
+/** At most this many captured ports (each has its own listener, so the sidecar knows the port the app dialled). */
+export const MAX_CAPTURE_PORTS = 16;
 
 export interface CaptureSpec {
   /** TCP destination ports to redirect to the sidecar. */
   ports: readonly number[];
+  /** Listener of the lowest captured port; the next ones follow (see listenerPorts). */
+  outboundPort: number;
   /** The sidecar's UID: its own traffic is never captured. */
   sidecarUid: number;
   /** Destinations (CIDR or address) never captured, e.g. the Kubernetes API service IP. */
@@ -48,20 +52,28 @@ export class CaptureSpecError extends Error {
   }
 }
 
-/** The listener port for a captured port (443 -> 15443, 80 -> 15080). */
-export function listenerPortFor(port: number): number {
-  const listener = LISTENER_BASE + port;
-  if (!Number.isInteger(port) || port < 1 || listener > 65535) throw new CaptureSpecError(`cannot capture port ${port}: ports above ${65535 - LISTENER_BASE} have no listener port`);
-  return listener;
+/**
+ * The sidecar listener of each captured port: the captured ports in ascending
+ * order get outboundPort, outboundPort + 1, ... (80 -> 15001, 443 -> 15002).
+ * A REDIRECT loses the original port, so one listener per port keeps it.
+ * `mayfly init` and `mayfly sidecar` both call this with the same inputs.
+ */
+export function listenerPorts(outboundPort: number, ports: readonly number[]): Map<number, number> {
+  const sorted = [...new Set(ports)].sort((a, b) => a - b);
+  return new Map(sorted.map((p, i) => [p, outboundPort + i]));
 }
 
 /** Every problem with a spec, empty when it is usable. */
 export function checkCaptureSpec(spec: CaptureSpec): string[] {
   const errors: string[] = [];
   if (spec.ports.length === 0) errors.push('no ports to capture');
+  if (new Set(spec.ports).size > MAX_CAPTURE_PORTS) errors.push(`at most ${MAX_CAPTURE_PORTS} ports can be captured`);
+  if (!Number.isInteger(spec.outboundPort) || spec.outboundPort < 1 || spec.outboundPort + new Set(spec.ports).size - 1 > 65535) errors.push(`outbound port ${spec.outboundPort} is out of range`);
+  const listeners = new Set(listenerPorts(spec.outboundPort, spec.ports).values());
   for (const p of spec.ports) {
-    if (!Number.isInteger(p) || p < 1 || LISTENER_BASE + p > 65535) errors.push(`capture port ${p} must be between 1 and ${65535 - LISTENER_BASE}`);
+    if (!Number.isInteger(p) || p < 1 || p > 65535) errors.push(`capture port ${p} is not a port`);
     if (spec.excludePorts.includes(p)) errors.push(`port ${p} is both captured and excluded`);
+    if (listeners.has(p)) errors.push(`capture port ${p} collides with a sidecar listener port`);
   }
   for (const p of spec.excludePorts) if (!Number.isInteger(p) || p < 1 || p > 65535) errors.push(`excluded port ${p} is not a port`);
   if (!Number.isInteger(spec.sidecarUid) || spec.sidecarUid < 1) errors.push(`sidecar uid ${spec.sidecarUid} must be a positive integer (never root)`);
@@ -93,7 +105,7 @@ export function buildRules(spec: CaptureSpec, family: Family): RulePlan {
     `-A ${NAT_CHAIN} -d ${loopback} -j RETURN`,
     ...spec.excludeCidrs.filter((c) => cidrFamily(c) === family).map((c) => `-A ${NAT_CHAIN} -d ${c} -j RETURN`),
     ...spec.excludePorts.map((p) => `-A ${NAT_CHAIN} -p tcp --dport ${p} -j RETURN`),
-    ...spec.ports.map((p) => `-A ${NAT_CHAIN} -p tcp --dport ${p} -j REDIRECT --to-ports ${listenerPortFor(p)}`),
+    ...[...listenerPorts(spec.outboundPort, spec.ports)].map(([p, l]) => `-A ${NAT_CHAIN} -p tcp --dport ${p} -j REDIRECT --to-ports ${l}`),
     'COMMIT',
   ];
   const filter = spec.dropQuic

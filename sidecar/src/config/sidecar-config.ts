@@ -4,7 +4,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '@mayfly/crds';
 import type { PodIdentity } from '../contracts.ts';
-import { DEFAULT_CAPTURE_PORTS, listenerPortFor } from '../capture/rules.ts';
+import { DEFAULT_CAPTURE_PORTS, DEFAULT_OUTBOUND_PORT, listenerPorts } from '../capture/rules.ts';
 
 export interface SidecarConfig {
   identity: PodIdentity;
@@ -88,7 +88,9 @@ const schema = {
       additionalProperties: false,
       properties: {
         address: { type: 'string' },
-        transparent: { type: 'array', items: { anyOf: [{ type: 'integer', minimum: 1, maximum: 50535 }, { type: 'object', additionalProperties: false, required: ['captures', 'port'], properties: { captures: { type: 'integer', minimum: 1, maximum: 65535 }, port } }] } },
+        outboundPort: port,
+        capturePorts: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 65535 } },
+        transparent: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['captures', 'port'], properties: { captures: { type: 'integer', minimum: 1, maximum: 65535 }, port } } },
         proxy: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['port'], properties: { port, address: { type: 'string' } } }] },
         admin: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['port'], properties: { port, address: { type: 'string' } } }] },
       },
@@ -136,7 +138,7 @@ export class SidecarConfigError extends Error {
 
 interface RawConfig {
   identity: Omit<PodIdentity, 'uid' | 'labels' | 'images'> & Partial<PodIdentity>;
-  listeners?: { address?: string; transparent?: Array<number | { captures: number; port: number }>; proxy?: { port: number; address?: string } | null; admin?: { port: number; address?: string } | null };
+  listeners?: { address?: string; outboundPort?: number; capturePorts?: number[]; transparent?: Array<{ captures: number; port: number }>; proxy?: { port: number; address?: string } | null; admin?: { port: number; address?: string } | null };
   trustDir?: string;
   upstreamCaFiles?: string[];
   ca?: { lifetime?: string; leafLifetime?: string; maxLeaves?: number; nameConstraints?: boolean };
@@ -163,7 +165,9 @@ export function parseSidecarConfig(text: string, readCa: (path: string) => strin
   const errors: string[] = [];
   if (r.policies && r.policyFile) errors.push('set policies or policyFile, not both');
   for (const [id, c] of Object.entries(r.credentials ?? {})) if ((c.value === undefined) === (c.aws === undefined)) errors.push(`/credentials/${id}: set exactly one of value or aws`);
-  const transparent = (r.listeners?.transparent ?? [...DEFAULT_CAPTURE_PORTS]).map((t) => (typeof t === 'number' ? { captures: t, port: listenerPortFor(t) } : t));
+  if (r.listeners?.transparent && (r.listeners.capturePorts || r.listeners.outboundPort !== undefined)) errors.push('/listeners: set transparent, or capturePorts and outboundPort, not both');
+  const transparent =
+    r.listeners?.transparent ?? [...listenerPorts(r.listeners?.outboundPort ?? DEFAULT_OUTBOUND_PORT, r.listeners?.capturePorts ?? DEFAULT_CAPTURE_PORTS)].map(([captures, port]) => ({ captures, port }));
   const upstreamCa: string[] = [];
   for (const f of r.upstreamCaFiles ?? []) {
     try {
@@ -178,7 +182,7 @@ export function parseSidecarConfig(text: string, readCa: (path: string) => strin
     listeners: {
       address: r.listeners?.address ?? '::',
       transparent,
-      proxy: r.listeners?.proxy === undefined ? { port: 15001, address: '127.0.0.1' } : r.listeners.proxy === null ? null : { port: r.listeners.proxy.port, address: r.listeners.proxy.address ?? '127.0.0.1' },
+      proxy: r.listeners?.proxy === undefined ? { port: 15080, address: '127.0.0.1' } : r.listeners.proxy === null ? null : { port: r.listeners.proxy.port, address: r.listeners.proxy.address ?? '127.0.0.1' },
       admin: r.listeners?.admin === undefined ? { port: 15021, address: '::' } : r.listeners.admin === null ? null : { port: r.listeners.admin.port, address: r.listeners.admin.address ?? '::' },
     },
     trustDir: r.trustDir ?? '/var/run/mayfly/trust',

@@ -35,3 +35,11 @@ export function policyFromResource(resource: string): string | null {
   const id = resource.slice(POLICY_RESOURCE_PREFIX.length);
   return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(id) ? id : null;
 }
+
+/**
+ * The private claim of a broker JWT: `{ "pod": { "name", "uid" }, "policy": "ns/name" }`.
+ * The other claims are iss, sub (spiffe://<trust domain>/ns/<ns>/sa/<sa>), aud
+ * (exactly one audience), iat, nbf, exp and jti; the header is
+ * `{ "alg": "ES256", "kid", "typ": "JWT" }`.
+ */
+export const MAYFLY_CLAIM = 'mayfly.dev';

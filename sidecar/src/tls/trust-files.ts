@@ -6,13 +6,19 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { encodeJks } from './jks.ts';
 
-/** File names inside the trust directory (the webhook points the app's env vars at them). */
+/**
+ * File names inside the trust directory. The first two match the webhook's
+ * CA_CERT_FILE and CA_BUNDLE_FILE (webhook/src/inject/paths.ts), which points
+ * the app's variables at them. The Java store is JKS: the JVM reads it whatever
+ * javax.net.ssl.trustStoreType says (keystore.type.compat), and unlike a
+ * PKCS#12 file it marks certificates as trusted without vendor attributes.
+ */
 export const TRUST_FILES = {
   caCert: 'ca.crt',
-  bundle: 'ca-bundle.crt',
+  bundle: 'bundle.crt',
   javaTrustStore: 'truststore.jks',
 } as const;
-export const JAVA_TRUST_STORE_PASSWORD = 'changeit';
+export const JAVA_TRUST_STORE_PASSWORD = 'mayfly';
 
 export interface TrustPaths {
   caCert: string;
