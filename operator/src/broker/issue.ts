@@ -2,11 +2,11 @@
 // and the policy, a jti, and a lifetime that never outlives the policy, the
 // subject token or the key retention bound.
 import { randomUUID } from 'node:crypto';
+import { MAYFLY_CLAIM } from '@mayfly/sidecar/credentials/broker-protocol';
 import { SignJWT } from 'jose';
 import type { ImportedKey } from './keys.ts';
 
-/** The private claim carrying what the token was issued for. */
-export const MAYFLY_CLAIM = 'mayfly.dev';
+export { MAYFLY_CLAIM };
 
 export interface IssueInput {
   issuer: string;

@@ -76,7 +76,9 @@ export async function maintainKeys(keys: readonly StoredKey[], now: number, s: K
 /** Makes the published successor active now (an operator's manual rotation, or a suspected key leak). */
 export function rotateNow(keys: readonly StoredKey[], now: number): StoredKey[] {
   const upcoming = keys.filter((k) => k.activatesAt > now).sort((a, b) => a.activatesAt - b.activatesAt)[0];
-  return keys.map((k) => (k === upcoming ? { ...k, activatesAt: now } : k));
+  // Strictly after the current key's activation, so the two never tie.
+  const at = Math.max(now, (activeKey(keys, now)?.activatesAt ?? now - 1) + 1);
+  return keys.map((k) => (k === upcoming ? { ...k, activatesAt: at } : k));
 }
 
 export function publicJwk(k: StoredKey): JWK {
