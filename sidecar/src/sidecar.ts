@@ -72,6 +72,9 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
   });
+  // This server never listens: sockets are handed to it. Node starts the timer
+  // that enforces headersTimeout and requestTimeout (408) on 'listening', so say so.
+  httpServer.emit('listening');
   const handler = createHandler(
     { state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now },
     (req) => conns.get(req.socket) ?? { tls: false, sni: null, port: null, via: 'proxy' },
