@@ -8,7 +8,13 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { loadPolicies, type CompiledPolicy } from '@mayfly/crds';
 import type { V1Pod } from '@kubernetes/client-node';
 import { jwtVerify, SignJWT } from 'jose';
+import Fastify from 'fastify';
+import { JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, policyResource } from '@mayfly/sidecar/credentials/broker-protocol';
 import type { BrokerKube } from '../../src/broker/kube.ts';
+import { brokerRoutes } from '../../src/broker/routes.ts';
+import { KeyManager } from '../../src/broker/key-manager.ts';
+import { MemoryKeyStore } from '../../src/broker/keys.ts';
+import type { BrokerAuditRecord } from '../../src/broker/audit.ts';
 import type { TokenReviewStatus } from '../../src/stream/auth.ts';
 
 export function compile(yaml: string): CompiledPolicy {
@@ -125,3 +131,29 @@ export class ApiServerStandIn implements BrokerKube {
     return this.secrets.get(`${namespace}/${name}`)?.[key] ?? null;
   }
 }
+
+/** A broker on fastify inject over the stand-in, with its audit records. */
+export const ISSUER = 'https://mayfly-controller.mayfly-system.svc:8443';
+
+export async function setup(policies: CompiledPolicy[] = [brokerPolicy()]) {
+  const api = new ApiServerStandIn();
+  api.addPod(pod());
+  const keys = new KeyManager({ store: new MemoryKeyStore() });
+  await keys.maintain();
+  const audit: BrokerAuditRecord[] = [];
+  const app = Fastify();
+  await app.register(brokerRoutes({ issuer: ISSUER, trustDomain: 'cluster.local', kube: api, keys, policiesFor: (ns) => policies.filter((p) => p.namespace === ns), audit: (r) => audit.push(r) }));
+  await app.ready();
+  const exchange = (params: Record<string, string>) =>
+    app.inject({ method: 'POST', url: '/v1/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(params).toString() });
+  const base = async (overrides: Record<string, string> = {}) => ({
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    subject_token: await api.token(),
+    subject_token_type: JWT_TOKEN_TYPE,
+    resource: policyResource('payments/to-stripe'),
+    audience: 'stripe-proxy',
+    ...overrides,
+  });
+  return { api, keys, audit, app, exchange, base };
+}
+

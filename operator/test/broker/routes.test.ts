@@ -3,40 +3,12 @@
 // audit record per issue and refusal. The issued JWT is checked with the
 // sidecar's verifier against the JWKS the broker publishes.
 import t from 'tap';
-import Fastify from 'fastify';
-import type { CompiledPolicy } from '@mayfly/crds';
-import { JWT_TOKEN_TYPE, SECRET_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, policyResource } from '@mayfly/sidecar/credentials/broker-protocol';
+import { JWT_TOKEN_TYPE, SECRET_TOKEN_TYPE, policyResource } from '@mayfly/sidecar/credentials/broker-protocol';
 import { verifyMayflyToken } from '@mayfly/sidecar/credentials/verify';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
-import { brokerRoutes } from '../../src/broker/routes.ts';
-import { KeyManager } from '../../src/broker/key-manager.ts';
-import { MemoryKeyStore } from '../../src/broker/keys.ts';
-import type { BrokerAuditRecord } from '../../src/broker/audit.ts';
-import { ApiServerStandIn, brokerPolicy, pod } from './helpers.ts';
+import { brokerPolicy, pod, setup } from './helpers.ts';
 
 const ISSUER = 'https://mayfly-controller.mayfly-system.svc:8443';
-
-export async function setup(policies: CompiledPolicy[] = [brokerPolicy()]) {
-  const api = new ApiServerStandIn();
-  api.addPod(pod());
-  const keys = new KeyManager({ store: new MemoryKeyStore() });
-  await keys.maintain();
-  const audit: BrokerAuditRecord[] = [];
-  const app = Fastify();
-  await app.register(brokerRoutes({ issuer: ISSUER, trustDomain: 'cluster.local', kube: api, keys, policiesFor: (ns) => policies.filter((p) => p.namespace === ns), audit: (r) => audit.push(r) }));
-  await app.ready();
-  const exchange = (params: Record<string, string>) =>
-    app.inject({ method: 'POST', url: '/v1/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(params).toString() });
-  const base = async (overrides: Record<string, string> = {}) => ({
-    grant_type: TOKEN_EXCHANGE_GRANT,
-    subject_token: await api.token(),
-    subject_token_type: JWT_TOKEN_TYPE,
-    resource: policyResource('payments/to-stripe'),
-    audience: 'stripe-proxy',
-    ...overrides,
-  });
-  return { api, keys, audit, app, exchange, base };
-}
 
 t.test('issues an ES256 JWT with exactly the promised claims, verifiable with the published JWKS', async (t) => {
   const { app, exchange, base, audit } = await setup();
