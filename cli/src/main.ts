@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   init: { summary: 'init: write the transparent-mode capture rules (iptables, ip6tables)', load: () => import('./commands/init.ts') },
   controller: { summary: 'controller: the operator, webhook, broker and config stream (in the cluster)', load: () => import('./commands/controller.ts') },
   policy: { summary: 'policy validate -f FILE: check policies offline with the CRD rules', load: () => import('./commands/policy.ts') },
+  inject: { summary: 'inject -f FILE: print pods and workloads with the Mayfly sidecar injected', load: () => import('./commands/inject.ts') },
 };
 
 function usage(): string {
