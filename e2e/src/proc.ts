@@ -121,6 +121,8 @@ export function run(command: string, args: string[], opts: { input?: string; env
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
+    // A command that exits without reading its input must not crash the caller.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
