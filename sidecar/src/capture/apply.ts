@@ -19,12 +19,15 @@ interface RunResult {
 
 function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (err) => reject(new CaptureApplyError(`cannot run ${cmd}: ${err.message}`, { cause: err })));
     child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
-    child.stdin.end(input ?? '');
+    if (input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // the tool may exit before reading everything; its exit code says what happened
+      child.stdin.end(input);
+    }
   });
 }
 
