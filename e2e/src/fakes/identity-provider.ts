@@ -1,0 +1,42 @@
+// The identity side of the fakes: an RS256 issuer that mints tokens shaped like
+// Kubernetes projected service-account tokens (what an external STS receives as
+// a subject token or client assertion), and the check each fake makes of them,
+// the way AWS, Entra ID, Google and Vault check a federated token against the
+// cluster's OIDC discovery keys.
+import { generateKeyPair, jwtVerify, SignJWT, exportJWK, type CryptoKey, type JWTPayload } from 'jose';
+
+export const CLUSTER_ISSUER = 'https://oidc.cluster.example';
+
+export interface ClusterIssuer {
+  mint(opts: { audience: string; namespace?: string; serviceAccount?: string; pod?: string; uid?: string; ttlSeconds?: number }): Promise<string>;
+  /** Verifies a token the way a federating STS does; throws on any problem. */
+  verify(token: string, audience: string, now?: number): Promise<JWTPayload>;
+  jwks(): Promise<{ keys: object[] }>;
+}
+
+export async function createClusterIssuer(): Promise<ClusterIssuer> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  return {
+    mint(o) {
+      const now = Math.floor(Date.now() / 1000);
+      const ns = o.namespace ?? 'payments';
+      const sa = o.serviceAccount ?? 'payments-api';
+      return new SignJWT({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa }, pod: { name: o.pod ?? 'api-1', uid: o.uid ?? 'uid-1' } } })
+        .setProtectedHeader({ alg: 'RS256', kid: 'cluster' })
+        .setIssuer(CLUSTER_ISSUER)
+        .setSubject(`system:serviceaccount:${ns}:${sa}`)
+        .setAudience(o.audience)
+        .setIssuedAt(now)
+        .setNotBefore(now)
+        .setExpirationTime(now + (o.ttlSeconds ?? 3600))
+        .sign(privateKey as CryptoKey);
+    },
+    async verify(token, audience, now) {
+      const { payload } = await jwtVerify(token, publicKey, { issuer: CLUSTER_ISSUER, audience, algorithms: ['RS256'], ...(now !== undefined ? { currentDate: new Date(now) } : {}) });
+      return payload;
+    },
+    async jwks() {
+      return { keys: [{ ...(await exportJWK(publicKey)), kid: 'cluster', alg: 'RS256', use: 'sig' }] };
+    },
+  };
+}
