@@ -1,7 +1,6 @@
 // Thin client-node adapters for the certificate machinery: the CA kept in a
 // Secret, and the CA bundle written into the MutatingWebhookConfiguration.
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { CaMaterial, CaStore } from './certs.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -56,12 +55,10 @@ export function webhookCaBundlePatcher(kubeConfig: KubeConfig, configurationName
   const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   return async (bundle) => {
     const current = await api.readMutatingWebhookConfiguration({ name: configurationName });
-    const desired = structuredClone(current);
-    for (const w of desired.webhooks ?? []) w.clientConfig.caBundle = b64(bundle);
-    const patch = jsonpatch.compare(current, desired);
-    if (patch.length === 0) return;
-    // The resourceVersion test makes a concurrent writer fail instead of being overwritten.
-    const guarded = [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion }, ...patch];
-    await api.patchMutatingWebhookConfiguration({ name: configurationName, body: guarded }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    const encoded = b64(bundle);
+    if ((current.webhooks ?? []).every((w) => w.clientConfig.caBundle === encoded)) return;
+    for (const w of current.webhooks ?? []) w.clientConfig.caBundle = encoded;
+    // A replace carries the resourceVersion read above: a concurrent writer makes it fail, not vanish.
+    await api.replaceMutatingWebhookConfiguration({ name: configurationName, body: current });
   };
 }

@@ -20,6 +20,8 @@ t.test('there are at least 30 injected and 15 refused or skipped cases', async (
 for (const name of names) {
   t.test(name, async (t) => {
     const c = loadCase(name);
+    const text = readFileSync(join(FIXTURES, `${name}.pod.yaml`), 'utf8');
+    t.same(parse(text, { version: '1.1' }), c.pod, 'the fixture reads the same as YAML 1.1 (as kubectl reads it)');
     const outcome = run(c);
     const files = render(outcome);
     for (const kind of OUTPUT_KINDS) {
