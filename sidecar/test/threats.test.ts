@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startHarness, rawExchange, type Harness } from './helpers/harness.ts';
-import { startUpstream, type Upstream } from './helpers/upstream.ts';
+import { startUpstream } from './helpers/upstream.ts';
 import { createTestCa } from './helpers/pki.ts';
 
 const ca = await createTestCa();

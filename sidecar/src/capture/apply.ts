@@ -21,7 +21,7 @@ function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (err) => reject(new CaptureApplyError(`cannot run ${cmd}: ${err.message}`, { cause: err })));
     child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
     if (input !== undefined && child.stdin) {

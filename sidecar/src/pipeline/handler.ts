@@ -13,7 +13,7 @@ import { forwardRequestHeaders, forwardResponseHeaders, strippedNames } from '..
 import { InjectError, injectCredential, injectedHeaderName, type RequestSigner } from '../http/inject.ts';
 import { formatAuthority } from '../http/authority.ts';
 import { ResolveError, type Resolver } from '../net/resolve.ts';
-import { UpstreamPool, type UpstreamTarget } from './forward.ts';
+import type { UpstreamPool, UpstreamTarget } from './forward.ts';
 import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
 import { writeError, type SidecarError } from './respond.ts';
 

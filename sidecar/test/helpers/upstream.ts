@@ -2,7 +2,7 @@
 // they receive (method, target, raw headers, body, which connection).
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Issued } from './pki.ts';
 
 export interface Received {
@@ -50,7 +50,7 @@ export async function startUpstream(tls: Issued | null): Promise<Upstream> {
     });
   };
   const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, onRequest) : http.createServer(onRequest);
-  const count = (socket: import('node:net').Socket): void => {
+  const count = (socket: Socket): void => {
     up.connections++;
     (socket as typeof socket & { mayflyId?: number }).mayflyId = connId++;
     socket.on('data', (d: Buffer) => (up.bytes += d.length));
