@@ -56,6 +56,8 @@ export interface ControllerConfig {
     workers: number;
     /** Audiences the API server accepts (its --api-audiences, by default its issuer). */
     apiAudiences: string[];
+    /** How soon to look again at a policy whose Secret is missing (Secrets are not watched). */
+    missingSecretRecheckSeconds: number;
   };
   stream: { heartbeatSeconds: number };
 }
@@ -71,7 +73,7 @@ export const DEFAULTS: ControllerConfig = {
   webhook: { enabled: true, configurationName: 'mayfly', settings: {} },
   broker: { enabled: true, issuer: null, trustDomain: 'cluster.local', keySecretName: 'mayfly-broker-keys' },
   leaderElection: { enabled: true, leaseName: 'mayfly-controller', leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
-  reconcile: { workers: 4, apiAudiences: ['https://kubernetes.default.svc.cluster.local', 'https://kubernetes.default.svc', 'kubernetes.default.svc'] },
+  reconcile: { workers: 4, apiAudiences: ['https://kubernetes.default.svc.cluster.local', 'https://kubernetes.default.svc', 'kubernetes.default.svc'], missingSecretRecheckSeconds: 30 },
   stream: { heartbeatSeconds: 15 },
 };
 
@@ -80,7 +82,7 @@ const listen = {
   type: 'object',
   additionalProperties: false,
   required: ['host', 'port'],
-  properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } },
+  properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535, description: '0 picks a free port (tests)' } },
 };
 
 /** The schema of ControllerConfig. charts/mayfly/values.schema.json describes the same settings as chart values. */
@@ -149,8 +151,12 @@ export const CONFIG_SCHEMA = {
     reconcile: {
       type: 'object',
       additionalProperties: false,
-      required: ['workers', 'apiAudiences'],
-      properties: { workers: { type: 'integer', minimum: 1, maximum: 64 }, apiAudiences: { type: 'array', items: { type: 'string', minLength: 1 } } },
+      required: ['workers', 'apiAudiences', 'missingSecretRecheckSeconds'],
+      properties: {
+        workers: { type: 'integer', minimum: 1, maximum: 64 },
+        apiAudiences: { type: 'array', items: { type: 'string', minLength: 1 } },
+        missingSecretRecheckSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+      },
     },
     stream: {
       type: 'object',

@@ -9,9 +9,9 @@ import { createMetrics as createWebhookMetrics } from '@mayfly/webhook/metrics';
 import { buildWebhookServer, type CertificatePair } from '@mayfly/webhook/server';
 import { ConfigError, type ControllerConfig } from './config.ts';
 import { PolicyController } from './controller/policy-controller.ts';
-import { createKube, loadKubeConfig } from './k8s/client.ts';
+import { createKube, describeError, loadKubeConfig } from './k8s/client.ts';
 import { createInformers, type PolicyObject } from './k8s/informers.ts';
-import { publishCaBundle, SecretCaStore } from './k8s/webhook-ca.ts';
+import { CaBundlePublisher, publishCaBundle, SecretCaStore } from './k8s/webhook-ca.ts';
 import type { Logger } from './log.ts';
 import { type Clock, realClock } from './machinery/clock.ts';
 import { LeaderElector } from './machinery/leader-election.ts';
@@ -56,7 +56,7 @@ export async function runController(config: ControllerConfig, options: RunOption
     clock,
     onError: (name, err, ms) => {
       metrics.informerUp.set({ informer: name }, 0);
-      log.warn({ informer: name, err: (err as Error)?.message ?? String(err), restartInMs: ms }, 'informer stopped');
+      log.warn({ informer: name, err: describeError(err), restartInMs: ms }, 'informer stopped');
     },
     onRestart: (name) => {
       metrics.informerRestarts.inc({ informer: name });
@@ -98,6 +98,7 @@ export async function runController(config: ControllerConfig, options: RunOption
     metrics,
     identity: config.identity,
     apiAudiences: config.reconcile.apiAudiences,
+    missingSecretRecheckMs: config.reconcile.missingSecretRecheckSeconds * 1000,
   });
   const controller = new PolicyController({ policies: informers.policies, reconciler, clock, workers: config.reconcile.workers, log: log.child({ part: 'reconciler' }), metrics });
 
@@ -128,19 +129,24 @@ export async function runController(config: ControllerConfig, options: RunOption
   let setCertificate: (pair: CertificatePair) => void = () => {};
   let certificate: CertificatePair;
   let stopCerts: () => void;
+  let caPublisher: CaBundlePublisher | null = null;
   if (config.tls.mode === 'files') {
-    const files = new FileCertificates({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, onCertificate: (p) => setCertificate(p), onError: (err) => log.warn({ err: (err as Error).message }, 'certificate reload failed') });
+    const files = new FileCertificates({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, onCertificate: (p) => setCertificate(p), onError: (err) => log.warn({ err: describeError(err) }, 'certificate reload failed') });
     certificate = await files.start();
     stopCerts = () => files.stop();
   } else {
     const tls = config.tls;
+    caPublisher = new CaBundlePublisher((bundle) => publishCaBundle(kc, config.webhook.configurationName, bundle), clock, {
+      onError: (err) => log.warn({ err: describeError(err), configuration: config.webhook.configurationName }, 'ca bundle not published'),
+    });
+    const publisher = caPublisher;
     const selfSigned = new SelfSignedCertificates({
       store: new SecretCaStore(kc, config.namespace, tls.secretName),
       dnsNames: tls.dnsNames,
       ipAddresses: tls.ipAddresses,
       onCertificate: (p) => setCertificate(p),
-      ...(config.webhook.enabled ? { onCaBundle: (bundle: string) => publishCaBundle(kc, config.webhook.configurationName, bundle).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'ca bundle not published')) } : {}),
-      onError: (err) => log.warn({ err: (err as Error).message }, 'certificate renewal failed'),
+      ...(config.webhook.enabled ? { onCaBundle: (bundle: string) => publisher.set(bundle) } : {}),
+      onError: (err) => log.warn({ err: describeError(err) }, 'certificate renewal failed'),
     });
     certificate = await selfSigned.start();
     stopCerts = () => selfSigned.stop();
@@ -233,7 +239,7 @@ export async function runController(config: ControllerConfig, options: RunOption
         void controller.stopLeading();
       },
       onNewLeader: (leader) => log.info({ leader }, 'leader observed'),
-      onError: (err) => log.debug({ err: (err as Error).message }, 'lease attempt failed'),
+      onError: (err) => log.debug({ err: describeError(err) }, 'lease attempt failed'),
     });
     elector.start();
   } else {
@@ -258,6 +264,7 @@ export async function runController(config: ControllerConfig, options: RunOption
       await https.app.close();
       await ops.close();
       stopCerts();
+      caPublisher?.stop();
       await supervisor.stop();
       log.info({}, 'controller stopped');
     },

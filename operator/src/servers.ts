@@ -3,7 +3,7 @@
 // /readyz and /metrics for the kubelet and Prometheus. Each is built not yet
 // listening, fastify-style.
 import type { Server as HttpsServer } from 'node:https';
-import { fastify, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { CertificatePair } from '@mayfly/webhook/server';
 import type { Logger } from './log.ts';
@@ -13,7 +13,7 @@ export function buildPlainHttpsApp(certificate: CertificatePair, log: Logger, re
   const app = fastify({
     https: { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' },
     loggerInstance: log,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   }) as unknown as FastifyInstance<HttpsServer>;
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -33,7 +33,7 @@ export interface OpsDeps {
 }
 
 export function buildOpsApp(deps: OpsDeps): FastifyInstance {
-  const app = fastify({ loggerInstance: deps.log, disableRequestLogging: true }) as unknown as FastifyInstance;
+  const app = fastify({ loggerInstance: deps.log, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
   app.get('/healthz', async (_req, reply) => (deps.live?.() === false ? reply.code(503).send({ status: 'unhealthy' }) : { status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const detail = deps.detail?.() ?? {};

@@ -3,6 +3,7 @@
 // only the leader's queue exists. A new term starts from a fresh queue with
 // every policy in it, since the previous leader may have left work undone.
 import type { ObjectCache } from '@kubernetes/client-node';
+import { describeError } from '../k8s/client.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../machinery/clock.ts';
 import { WorkQueue } from '../machinery/queue.ts';
@@ -58,7 +59,7 @@ export class PolicyController {
     log.info({ policies: queue.length }, 'reconciler started');
     this.#loop = runWorkers(queue, this.#d.workers, (key) => this.#d.reconciler.reconcile(key), {
       now: () => clock.now(),
-      onError: (key, err, retryInMs) => log.warn({ policy: key, err: (err as Error).message, code: (err as { code?: unknown }).code, retryInMs }, 'reconcile failed'),
+      onError: (key, err, retryInMs) => log.warn({ policy: key, err: describeError(err), code: (err as { code?: unknown }).code, retryInMs }, 'reconcile failed'),
       onDone: (_key, ms, outcome) => {
         metrics?.reconciles.inc({ result: outcome });
         metrics?.reconcileSeconds.observe({ result: outcome }, ms / 1000);

@@ -43,6 +43,21 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
 }
 
+/** A one-line description of an API error for logs ("404 pods \"x\" not found"), never the whole response. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiException) {
+    let message = '';
+    try {
+      const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+      message = String((body as { message?: unknown } | null)?.message ?? '');
+    } catch {
+      message = '';
+    }
+    return `${err.code}${message ? ` ${message}` : ''}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
 export function isConflict(err: unknown): boolean {
   return err instanceof ApiException && err.code === 409;
 }

@@ -5,6 +5,8 @@
 // first one's CA.
 import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { CaMaterial, CaStore } from '@mayfly/webhook/certs';
+import { backoffDelay } from '../machinery/backoff.ts';
+import type { Clock, TimerHandle } from '../machinery/clock.ts';
 import { isConflict, isNotFound } from './client.ts';
 
 const CERT = 'ca.crt';
@@ -84,9 +86,62 @@ export async function publishCaBundle(kc: KubeConfig, configurationName: string,
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
   const current = await api.readMutatingWebhookConfiguration({ name: configurationName });
   const caBundle = Buffer.from(bundle, 'utf8').toString('base64');
-  const ops = (current.webhooks ?? []).map((_, i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle }));
-  if (ops.length === 0) return;
+  const webhooks = current.webhooks ?? [];
+  // client-node hands caBundle back as the base64 string the API server sent.
+  if (webhooks.length === 0 || webhooks.every((w) => String(w.clientConfig.caBundle ?? '') === caBundle)) return;
+  const ops = webhooks.map((_, i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle }));
   // The resourceVersion test makes a concurrent edit fail instead of being overwritten.
   const test = { op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion };
   await api.patchMutatingWebhookConfiguration({ name: configurationName, body: [test, ...ops] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+}
+
+/**
+ * Keeps the caBundle of the webhook configuration equal to the CA in use: the
+ * configuration may not exist yet when the controller starts (helm creates it
+ * alongside the Deployment), or an upgrade may have reset it. Publishes on every
+ * change, retries failures with backoff, and checks again every `verifyMs`.
+ */
+export class CaBundlePublisher {
+  readonly #publish: (bundle: string) => Promise<void>;
+  readonly #clock: Clock;
+  readonly #verifyMs: number;
+  readonly #onError: (err: unknown) => void;
+  #bundle: string | undefined;
+  #timer: TimerHandle | undefined;
+  #failures = 0;
+  #stopped = false;
+
+  constructor(publish: (bundle: string) => Promise<void>, clock: Clock, options: { verifyMs?: number; onError?: (err: unknown) => void } = {}) {
+    this.#publish = publish;
+    this.#clock = clock;
+    this.#verifyMs = options.verifyMs ?? 60_000;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** Called with each new bundle; never rejects (failures are retried). */
+  async set(bundle: string): Promise<void> {
+    this.#bundle = bundle;
+    await this.#attempt();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+  }
+
+  async #attempt(): Promise<void> {
+    this.#timer?.cancel();
+    if (this.#stopped || this.#bundle === undefined) return;
+    let next: number;
+    try {
+      await this.#publish(this.#bundle);
+      this.#failures = 0;
+      next = this.#verifyMs;
+    } catch (err) {
+      this.#failures++;
+      this.#onError(err);
+      next = backoffDelay(this.#failures, { baseMs: 1_000, maxMs: 30_000 });
+    }
+    if (!this.#stopped) this.#timer = this.#clock.setTimer(next, () => void this.#attempt());
+  }
 }

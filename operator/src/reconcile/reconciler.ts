@@ -6,7 +6,7 @@
 import type { ObjectCache, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type CompiledPolicy, type WorkloadPolicyStatus } from '@mayfly/crds';
 import type { Kube } from '../k8s/client.ts';
-import { isNotFound } from '../k8s/client.ts';
+import { describeError, isNotFound } from '../k8s/client.ts';
 import type { PolicyObject } from '../k8s/informers.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../machinery/clock.ts';
@@ -148,7 +148,7 @@ export class Reconciler {
       } catch (err) {
         // An Event is a courtesy: its failure never fails the reconcile.
         d.metrics?.events.inc({ type: e.type, result: 'failed' });
-        d.log.warn({ err: (err as Error).message, reason: e.reason, policy: `${target.namespace}/${target.name}` }, 'event not recorded');
+        d.log.warn({ err: describeError(err), reason: e.reason, policy: `${target.namespace}/${target.name}` }, 'event not recorded');
       }
     }
   }

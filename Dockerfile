@@ -1,0 +1,52 @@
+# One image carries every `mayfly` command: the controller (operator, webhook,
+# broker, config stream), the sidecar and the init step that writes the capture
+# rules. Node 24 runs the TypeScript sources directly (type stripping), so there
+# is no build step beyond installing production dependencies.
+#
+#   docker build -t ghcr.io/mayfly-dev/mayfly:0.1.0 .
+#
+# The base is pinned by tag here; pin it by digest in a release pipeline.
+ARG NODE_IMAGE=node:24-alpine
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+# Manifests first, so the dependency layer is cached while sources change.
+COPY package.json package-lock.json ./
+COPY crds/package.json crds/
+COPY webhook/package.json webhook/
+COPY sidecar/package.json sidecar/
+COPY operator/package.json operator/
+COPY cli/package.json cli/
+COPY e2e/package.json e2e/
+# Production dependencies only; no install scripts run.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force
+
+FROM ${NODE_IMAGE}
+# iptables/ip6tables (with the nft backend Alpine ships) for `mayfly init`'s capture rules; nothing else.
+RUN apk add --no-cache iptables ip6tables \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx /usr/local/lib/node_modules/corepack /usr/local/bin/corepack
+WORKDIR /app
+ENV NODE_ENV=production \
+    NODE_OPTIONS="--disable-warning=ExperimentalWarning"
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY crds/package.json crds/mayfly.dev_workloadpolicies.yaml crds/
+COPY crds/src crds/src
+COPY webhook/package.json webhook/
+COPY webhook/src webhook/src
+COPY sidecar/package.json sidecar/
+COPY sidecar/src sidecar/src
+COPY operator/package.json operator/
+COPY operator/src operator/src
+COPY cli/package.json cli/
+COPY cli/src cli/src
+# `mayfly` on PATH: the webhook injects `mayfly init` and `mayfly sidecar` as commands.
+RUN printf '#!/bin/sh\nexec node /app/cli/src/main.ts "$@"\n' > /usr/local/bin/mayfly \
+ && chmod 0555 /usr/local/bin/mayfly \
+ && chmod -R a-w /app
+# 65532: the controller's UID in the chart. The sidecar and init containers set
+# their own (the sidecar's UID, root with NET_ADMIN for init) in the pod spec.
+USER 65532:65532
+ENTRYPOINT ["mayfly"]
+CMD ["--help"]
