@@ -11,7 +11,9 @@ import { ConfigError, type ControllerConfig } from './config.ts';
 import { PolicyController } from './controller/policy-controller.ts';
 import { createKube, describeError, loadKubeConfig } from './k8s/client.ts';
 import { createInformers, type PolicyObject } from './k8s/informers.ts';
-import { CaBundlePublisher, publishCaBundle, SecretCaStore } from './k8s/webhook-ca.ts';
+import { CaBundlePublisher } from './k8s/webhook-ca.ts';
+import { createEventRecorder } from '@mayfly/webhook/events';
+import { secretCaStore, webhookCaBundlePatcher } from '@mayfly/webhook/k8s';
 import type { Logger } from './log.ts';
 import { type Clock, realClock } from './machinery/clock.ts';
 import { LeaderElector } from './machinery/leader-election.ts';
@@ -136,12 +138,12 @@ export async function runController(config: ControllerConfig, options: RunOption
     stopCerts = () => files.stop();
   } else {
     const tls = config.tls;
-    caPublisher = new CaBundlePublisher((bundle) => publishCaBundle(kc, config.webhook.configurationName, bundle), clock, {
+    caPublisher = new CaBundlePublisher(webhookCaBundlePatcher(kc, config.webhook.configurationName), clock, {
       onError: (err) => log.warn({ err: describeError(err), configuration: config.webhook.configurationName }, 'ca bundle not published'),
     });
     const publisher = caPublisher;
     const selfSigned = new SelfSignedCertificates({
-      store: new SecretCaStore(kc, config.namespace, tls.secretName),
+      store: secretCaStore(kc, config.namespace, tls.secretName),
       dnsNames: tls.dnsNames,
       ipAddresses: tls.ipAddresses,
       onCertificate: (p) => setCertificate(p),
@@ -168,10 +170,7 @@ export async function runController(config: ControllerConfig, options: RunOption
       { settings },
       {
         policiesFor: (namespace) => compiledIn(namespace).filter((p) => grants(p, clock.now())),
-        recordEvent: async (e) => {
-          const o = e.involvedObject;
-          await kube.createEvent({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.namespace ?? '', name: o.name, ...(o.uid ? { uid: o.uid } : {}) }, e.type, e.reason, e.message, config.identity);
-        },
+        recordEvent: createEventRecorder(kc, { instance: config.identity }),
         certificate,
         ready,
         logger: log.child({ part: 'webhook' }),
