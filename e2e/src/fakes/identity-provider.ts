@@ -8,7 +8,7 @@ import { generateKeyPair, jwtVerify, SignJWT, exportJWK, type CryptoKey, type JW
 export const CLUSTER_ISSUER = 'https://oidc.cluster.example';
 
 export interface ClusterIssuer {
-  mint(opts: { audience: string; namespace?: string; serviceAccount?: string; pod?: string; uid?: string; ttlSeconds?: number }): Promise<string>;
+  mint(opts: { audience: string; namespace?: string; serviceAccount?: string; pod?: string; uid?: string; ttlSeconds?: number; issuedSecondsAgo?: number }): Promise<string>;
   /** Verifies a token the way a federating STS does; throws on any problem. */
   verify(token: string, audience: string, now?: number): Promise<JWTPayload>;
   jwks(): Promise<{ keys: object[] }>;
@@ -18,7 +18,7 @@ export async function createClusterIssuer(): Promise<ClusterIssuer> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   return {
     mint(o) {
-      const now = Math.floor(Date.now() / 1000);
+      const now = Math.floor(Date.now() / 1000) - (o.issuedSecondsAgo ?? 0);
       const ns = o.namespace ?? 'payments';
       const sa = o.serviceAccount ?? 'payments-api';
       return new SignJWT({ 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa }, pod: { name: o.pod ?? 'api-1', uid: o.uid ?? 'uid-1' } } })

@@ -39,9 +39,19 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
+let pki: { ca: ReturnType<typeof createCA>; leaf: { certPem: string; keyPem: string } } | undefined;
+
+/** One CA and serving certificate per process: key generation is the slow part of a fake. */
+function fakePKI() {
+  if (!pki) {
+    const ca = createCA('mayfly-fake-ca');
+    pki = { ca, leaf: ca.issueServer(['127.0.0.1', 'localhost']) };
+  }
+  return pki;
+}
+
 export async function startFakeServer(handle: (req: FakeRequest, server: FakeServer) => FakeResponse | Promise<FakeResponse>): Promise<FakeServer> {
-  const ca = createCA('mayfly-fake-ca');
-  const leaf = ca.issueServer(['127.0.0.1', 'localhost']);
+  const { ca, leaf } = fakePKI();
   const requests: RecordedRequest[] = [];
   const fake: FakeServer = {
     url: '',

@@ -15,7 +15,7 @@ import { sessionPolicy } from './aws-session-policy.ts';
 import type { Provider } from './types.ts';
 
 /** STS error codes that mean this pod may not have the role (not worth a fast retry). */
-const REFUSED = new Set(['InvalidIdentityToken', 'IDPRejectedClaim', 'AccessDenied', 'AccessDeniedException', 'RegionDisabledException', 'MalformedPolicyDocument', 'PackedPolicyTooLarge', 'ValidationError']);
+const REFUSED = new Set(['InvalidIdentityToken', 'IDPRejectedClaim', 'AccessDenied', 'RegionDisabled', 'MalformedPolicyDocument', 'PackedPolicyTooLarge', 'ValidationError']);
 
 /** A RoleSessionName from the pod: [\w+=,.@-]{2,64}. */
 export function roleSessionName(namespace: string, pod: string): string {
@@ -24,7 +24,6 @@ export function roleSessionName(namespace: string, pod: string): string {
 
 export function createAwsProvider(ctx: ProviderContext, opts: { maxAttempts?: number } = {}): Provider {
   const clients = new Map<string, STSClient>();
-  const dates = new WeakMap<object, number>();
 
   function client(region: string, endpoint: string | undefined): STSClient {
     const key = `${region}|${endpoint ?? ''}`;
@@ -42,17 +41,6 @@ export function createAwsProvider(ctx: ProviderContext, opts: { maxAttempts?: nu
         // AssumeRoleWithWebIdentity is unsigned: never look for ambient AWS credentials.
         credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
       });
-      // Remember STS's Date header for each response, to correct for clock skew.
-      c.middlewareStack.add(
-        (next) => async (args) => {
-          const out = await next(args);
-          const headers = (out.response as { headers?: Record<string, string> }).headers;
-          const date = headers?.date ? Date.parse(headers.date) : NaN;
-          if (Number.isFinite(date) && out.output && typeof out.output === 'object') dates.set(out.output as object, date);
-          return out;
-        },
-        { step: 'deserialize', name: 'mayflyServerDate' },
-      );
       clients.set(key, c);
     }
     return c;
@@ -64,28 +52,38 @@ export function createAwsProvider(ctx: ProviderContext, opts: { maxAttempts?: nu
       if (p.kind !== 'aws') throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', 'not an aws policy');
       const token = await ctx.tokens.read(p.tokenAudience);
       const scoped = sessionPolicy(policy);
+      const command = new AssumeRoleWithWebIdentityCommand({
+        RoleArn: p.roleARN,
+        RoleSessionName: roleSessionName(ctx.identity.namespace, ctx.identity.name),
+        WebIdentityToken: token.value,
+        DurationSeconds: p.sessionSeconds,
+        ...(scoped ? { Policy: scoped } : {}),
+      });
+      // STS's Date header, to move the expiry onto the local clock.
+      let serverDate: number | null = null;
+      command.middlewareStack.add(
+        (next) => async (args) => {
+          const result = await next(args);
+          const date = (result.response as { headers?: Record<string, string> }).headers?.date;
+          const parsed = date ? Date.parse(date) : NaN;
+          if (Number.isFinite(parsed)) serverDate = parsed;
+          return result;
+        },
+        { step: 'deserialize', name: 'mayflyServerDate' },
+      );
       let out;
       try {
-        out = await client(p.region, p.stsEndpoint).send(
-          new AssumeRoleWithWebIdentityCommand({
-            RoleArn: p.roleARN,
-            RoleSessionName: roleSessionName(ctx.identity.namespace, ctx.identity.name),
-            WebIdentityToken: token.value,
-            DurationSeconds: p.sessionSeconds,
-            ...(scoped ? { Policy: scoped } : {}),
-          }),
-          signal ? { abortSignal: signal } : {},
-        );
+        out = await client(p.region, p.stsEndpoint).send(command, signal ? { abortSignal: signal } : {});
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
-        const name = err instanceof STSServiceException ? err.name : '';
-        if (name === 'ExpiredTokenException') throw new CredentialError('ERR_NO_TOKEN', 'aws sts: web identity token expired', { cause: err });
+        // The SDK names modelled errors <Code>Exception; unmodelled ones by their code.
+        const name = err instanceof STSServiceException ? err.name.replace(/Exception$/, '') : '';
+        if (name === 'ExpiredToken') throw new CredentialError('ERR_NO_TOKEN', 'aws sts: web identity token expired', { cause: err });
         if (REFUSED.has(name)) throw new CredentialError('ERR_CREDENTIAL_DENIED', `aws sts: ${name}`, { cause: err });
         throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', `aws sts: ${name || 'request failed'}`, { cause: err });
       }
       const c = out.Credentials;
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', 'aws sts: response without credentials');
-      const serverDate = dates.get(out) ?? null;
       const now = ctx.now();
       if (serverDate !== null && Math.abs(serverDate - now) > 60_000) ctx.logger?.warn({ skewMs: serverDate - now, policy: policy.id }, 'clock differs from aws sts');
       return {
