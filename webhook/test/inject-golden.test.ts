@@ -39,6 +39,10 @@ for (const name of names) {
     t.same(applied, parse(readFileSync(join(FIXTURES, `${name}.injected.yaml`), 'utf8')), 'the patch applied to the input gives the injected pod');
     t.same(podProblems(applied), [], 'the injected pod is structurally sane');
 
+    const input = structuredClone(c.pod);
+    inject(input, c.context);
+    t.same(input, c.pod, 'inject() leaves its input untouched');
+
     const again = inject(structuredClone(applied), c.context);
     t.ok('patch' in again && again.patch.length === 0, 're-injecting the injected pod gives an empty patch');
   });
