@@ -1,0 +1,89 @@
+// Processes the sidecar benchmark measures, one role per process so that CPU
+// and RSS are each its own: the upstream, a bare Node pass-through proxy (adds
+// the same header), and the Mayfly sidecar (in-process build, static
+// credential). Each reports {cpu, rss} on "stats" over IPC.
+// usage: node sidecar-targets.ts ROLE CONFIG_JSON
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+const [role, configJson] = process.argv.slice(2) as [string, string];
+const cfg = JSON.parse(configJson) as { key: string; cert: string; ca: string; upstreamHttp: number; upstreamHttps: number; dir: string; policies: string };
+const ports: Record<string, number> = {};
+const BODY = Buffer.from('{"id":"ch_1","object":"charge","amount":2000}\n');
+
+async function listen(server: net.Server, name: string): Promise<void> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  ports[name] = (server.address() as AddressInfo).port;
+}
+
+if (role === 'upstream') {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length }).end(BODY));
+  };
+  await listen(http.createServer({ keepAliveTimeout: 60_000 }, handler), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert, keepAliveTimeout: 60_000 }, handler), 'https');
+} else if (role === 'bare') {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, ca: cfg.ca, servername: 'api.bench' });
+  const proxy = (tls: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const headers = { ...req.headers, authorization: 'Bearer sk_bench' };
+    const up = (tls ? https : http).request({ host: '127.0.0.1', port: tls ? cfg.upstreamHttps : cfg.upstreamHttp, method: req.method, path: req.url, headers, agent: tls ? tlsAgent : agent, ...(tls ? { servername: 'api.bench' } : {}) }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  };
+  await listen(http.createServer(proxy(false)), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+} else if (role === 'mayfly') {
+  const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
+  const { FileConfigSource } = await import('@mayfly/sidecar/config/file-source');
+  const { StaticCredentialSource } = await import('@mayfly/sidecar/local/static-credentials');
+  const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/sidecar-config');
+  const { createLogger } = await import('@mayfly/sidecar/audit');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const policyFile = join(cfg.dir, 'policies.yaml');
+  writeFileSync(policyFile, cfg.policies);
+  const creds = new StaticCredentialSource({ 'bench/to-api': { value: 'sk_bench', expiresIn: '1h' } });
+  const sidecar = buildSidecar(
+    {
+      identity: { namespace: 'bench', name: 'bench-0', uid: 'u', serviceAccount: 'bench', labels: {}, images: [] },
+      listeners: { address: '127.0.0.1', transparent: [{ captures: cfg.upstreamHttp, port: 0 }, { captures: cfg.upstreamHttps, port: 0 }], proxy: null, admin: null },
+      trustDir: join(cfg.dir, 'trust'),
+      upstreamCa: [cfg.ca],
+      ca: { lifetimeMs: 86400_000, leafLifetimeMs: 86400_000, maxLeaves: 1000, nameConstraints: true },
+      limits: { ...DEFAULT_LIMITS },
+      logLevel: 'info',
+    },
+    {
+      config: new FileConfigSource(policyFile),
+      credentials: creds,
+      // The audit log goes to a file, as a log shipper would read it.
+      logger: createLogger('info', (await import('pino')).default.destination({ dest: join(cfg.dir, 'audit.log'), sync: false })),
+      // Bench names resolve to loopback; the benchmark measures the pipeline, not DNS.
+      resolver: { resolve: async () => '127.0.0.1' },
+    },
+  );
+  await sidecar.start();
+  const t = sidecar.ports().transparent;
+  ports.http = t.get(cfg.upstreamHttp) as number;
+  ports.https = t.get(cfg.upstreamHttps) as number;
+  process.on('message', (m: { op?: string }) => {
+    if (m.op === 'creds') process.send?.({ creds: creds.stats(), leaves: sidecar.ca()?.stats(), caPem: sidecar.ca()?.certPem });
+  });
+}
+
+let last = process.cpuUsage();
+process.on('message', (m: { op?: string }) => {
+  if (m.op === 'stats') {
+    const now = process.cpuUsage();
+    process.send?.({ cpuMs: (now.user - last.user + now.system - last.system) / 1000, rss: process.memoryUsage().rss });
+    last = now;
+  }
+});
+process.send?.({ ready: true, ports });
