@@ -4,7 +4,7 @@
 //   GET  /healthz  alive; GET /readyz  ready to admit; GET /metrics  Prometheus
 // The serving certificate can be swapped at any time without a restart.
 import type { Server as HttpsServer } from 'node:https';
-import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
+import { fastify, LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { CompiledPolicy } from '@mayfly/crds';
 import { admit, eventFor, isPodCreate, type AdmissionEvent, type Outcome } from './admit.ts';
 import { HTTP_STATUS, isWebhookError, WebhookError } from './errors.ts';
@@ -65,7 +65,8 @@ export function buildWebhookServer(config: WebhookConfig, deps: WebhookDeps): We
     https: { cert: deps.certificate.cert, key: deps.certificate.key, minVersion: 'TLSv1.2' },
     bodyLimit: config.bodyLimit ?? 4 * 1024 * 1024,
     loggerInstance: log,
-    disableRequestLogging: true,
+    // One log line per admission (below), not fastify's two per request.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   }) as unknown as FastifyInstance<HttpsServer>;
 

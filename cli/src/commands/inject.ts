@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { loadPolicies, parseDocuments, type CompiledPolicy } from '@mayfly/crds';
-import { checkSettings, defaultSettings, inject, isWebhookError, type InjectSettings, type Pod } from '@mayfly/webhook';
+import { checkSettings, defaultSettings, inject, type InjectSettings, type Pod } from '@mayfly/webhook/inject/index';
+import { isWebhookError } from '@mayfly/webhook/errors';
 import { readInput, type Command } from '../command.ts';
 
 const USAGE = 'usage: mayfly inject -f FILE [-f FILE ...] [--policies FILE] [--mode transparent|explicit] [--image IMAGE] [--no-native-sidecars] [-n NAMESPACE] [-o yaml|json]\n';
