@@ -104,11 +104,11 @@ export async function runController(config: ControllerConfig, options: RunOption
   });
   const controller = new PolicyController({ policies: informers.policies, reconciler, clock, workers: config.reconcile.workers, log: log.child({ part: 'reconciler' }), metrics });
 
-  informers.policies.on('add', (p) => (controller.policyEvent(p), hub.policiesChanged(podNamespace(p))));
-  informers.policies.on('update', (p) => (controller.policyEvent(p), hub.policiesChanged(podNamespace(p))));
+  informers.policies.on('add', (p) => (controller.policyEvent(p, 'add'), hub.policiesChanged(podNamespace(p))));
+  informers.policies.on('update', (p) => (controller.policyEvent(p, 'update'), hub.policiesChanged(podNamespace(p))));
   informers.policies.on('delete', (p: PolicyObject) => {
     compiled.forget(podNamespace(p), p.metadata?.name ?? '');
-    controller.policyEvent(p);
+    controller.policyEvent(p, 'delete');
     hub.policiesChanged(podNamespace(p));
   });
   const podTouched = (pod: V1Pod): void => {

@@ -27,6 +27,7 @@ export class PolicyController {
   readonly #d: PolicyControllerDeps;
   #queue: WorkQueue<string> | null = null;
   #loop: Promise<void> | null = null;
+  readonly #generations = new Map<string, number>();
 
   constructor(deps: PolicyControllerDeps) {
     this.#d = deps;
@@ -36,9 +37,21 @@ export class PolicyController {
     return this.#queue !== null;
   }
 
-  /** A policy changed. */
-  policyEvent(obj: PolicyObject): void {
-    this.#queue?.add(keyOf(obj));
+  /**
+   * A policy was added, changed or deleted. Its siblings in the namespace are
+   * reconciled too when its spec changed (overlaps are reported on both sides),
+   * but not for a status write, which changes nothing they depend on.
+   */
+  policyEvent(obj: PolicyObject, verb: 'add' | 'update' | 'delete'): void {
+    const key = keyOf(obj);
+    const generation = obj.metadata?.generation ?? 0;
+    const specChanged = verb !== 'update' || this.#generations.get(key) !== generation;
+    if (verb === 'delete') this.#generations.delete(key);
+    else this.#generations.set(key, generation);
+    const q = this.#queue;
+    if (!q) return;
+    q.add(key);
+    if (specChanged) for (const p of this.#d.policies.list(obj.metadata?.namespace ?? '')) q.add(keyOf(p));
     this.#depth();
   }
 

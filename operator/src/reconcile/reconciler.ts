@@ -87,7 +87,7 @@ export class Reconciler {
       const drift = driftEntries(stats.drifted, ns, (p) => workloads.get(p.uid) ?? p.owner);
       status = buildStatus({ generation, mode: policy.mode, invalid: [], findings, matchedPods: stats.matched.length, injectedPods: stats.injected, driftedPods: stats.drifted.length, drift, now, previous });
       this.#recordMetrics(namespace, name, status, stats.drifted.map((x) => x.reason));
-      requeueAfterMs = this.#nextLook(policy, now, secrets);
+      requeueAfterMs = this.#nextLook(policy, now, findings);
     }
     if (!outcome.ok) this.#recordMetrics(namespace, name, status, []);
 
@@ -104,15 +104,15 @@ export class Reconciler {
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   }
 
-  /** When to look again without a change: at expiresAt, or soon when a Secret is missing. */
-  #nextLook(policy: CompiledPolicy, now: number, secrets: ReadonlyMap<string, SecretFacts>): number | undefined {
+  /** When to look again without a change: at expiresAt, or soon when its Secret is missing or incomplete. */
+  #nextLook(policy: CompiledPolicy, now: number, findings: readonly Finding[]): number | undefined {
     const times: number[] = [];
     if (policy.expiresAt !== null) {
       const at = Date.parse(policy.expiresAt);
       // Timers beyond ~24 days overflow; a later look simply schedules again.
       if (at > now) times.push(Math.min(at - now, 24 * 3_600_000));
     }
-    if ([...secrets.values()].some((s) => s.keys === null)) times.push(this.#d.missingSecretRecheckMs ?? 30_000);
+    if (findings.some((f) => f.check === 'secretExists')) times.push(this.#d.missingSecretRecheckMs ?? 30_000);
     return times.length > 0 ? Math.min(...times) : undefined;
   }
 
