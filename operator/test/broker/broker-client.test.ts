@@ -2,7 +2,7 @@
 // over TLS on loopback: what the broker issues is verified against its JWKS
 // before it is cached, and a broker answer that does not verify, or is for
 // another pod, is never used or cached.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer as createHttpsServer } from 'node:https';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +34,7 @@ function https() {
   return Fastify({ serverFactory: (handler) => createHttpsServer({ cert: serving.certPem, key: serving.keyPem }, handler) });
 }
 
-async function sidecarTokens(t: Parameters<Parameters<typeof t.test>[1]>[0], token: string) {
+async function sidecarTokens(t: Test, token: string) {
   const dir = mkdtempSync(join(tmpdir(), 'mayfly-broker-client-'));
   const p = tokenPath(dir, 'mayfly');
   mkdirSync(dirname(p), { recursive: true });

@@ -15,6 +15,14 @@ import { JWT_TOKEN_TYPE, SECRET_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, policyResource
 import { remoteJWKS, verifyMayflyToken } from '@mayfly/sidecar/credentials/verify';
 import { httpRequest } from '@mayfly/sidecar/credentials/http';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createPublicKey, type JsonWebKeyInput } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createCredentialSource } from '@mayfly/sidecar/credentials/factory';
+import { createFileTokenSource } from '@mayfly/sidecar/credentials/token-source';
+import { tokenPath } from '@mayfly/sidecar/credentials/token-paths';
+import { hmacWithPublicKey, rawJwt } from '../../../sidecar/test/credentials/helpers/forge.ts';
 import { brokerRoutes } from '../../src/broker/routes.ts';
 import { KeyManager } from '../../src/broker/key-manager.ts';
 import { kubeBroker, SecretKeyStore } from '../../src/broker/kube.ts';
@@ -118,6 +126,44 @@ t.test('the broker on a real API server', async (t) => {
     t.ok(claims.exp - claims.iat <= 600 && claims.exp - claims.iat >= 590, `lifetime ${claims.exp - claims.iat}s`);
     const discovery = JSON.parse((await httpRequest(`${issuer}/.well-known/openid-configuration`, { method: 'GET' }, { ca: cp.ca.certPem })).body);
     t.equal(discovery.jwks_uri, `${issuer}/.well-known/jwks.json`);
+  });
+
+  await t.test('class 21 on the real API server: forged subject tokens are refused', async (t) => {
+    const jwks = JSON.parse(await kubectl(['get', '--raw', '/openid/v1/jwks'])) as { keys: (JsonWebKeyInput['key'] & { kid: string })[] };
+    const key = jwks.keys[0];
+    t.ok(key, 'the cluster publishes its service-account key');
+    const pem = createPublicKey({ key: key as JsonWebKeyInput['key'], format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    const real = decodeJwt(good);
+    const forged: [string, string][] = [
+      ['alg none', rawJwt({ alg: 'none', kid: key?.kid }, real, 'eA')],
+      ['HMAC keyed with the public key (PEM)', hmacWithPublicKey({ kid: key?.kid }, real, pem)],
+      ['HMAC keyed with the public key (JWK)', hmacWithPublicKey({ kid: key?.kid }, real, JSON.stringify(key))],
+      ['jku header', rawJwt({ alg: 'RS256', kid: key?.kid, jku: 'https://evil.example/jwks' }, real)],
+      ['x5u header', rawJwt({ alg: 'RS256', kid: key?.kid, x5u: 'https://evil.example/cert' }, real)],
+      ['real header, forged claims', `${good.split('.')[0]}.${Buffer.from(JSON.stringify({ ...real, sub: 'system:serviceaccount:payments:admin' })).toString('base64url')}.${good.split('.')[2]}`],
+      ['unknown kid', `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'unknown' })).toString('base64url')}.${good.split('.')[1]}.${good.split('.')[2]}`],
+    ];
+    for (const [name, token] of forged) {
+      const res = await ask(token);
+      t.equal(res.body.error, 'invalid_grant', name);
+      t.notOk(res.body.access_token, name);
+    }
+  });
+
+  await t.test('the sidecar credential source with a real projected token gets and caches a verified JWT', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-e2e-tokens-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = tokenPath(dir, 'mayfly');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, good);
+    const tokens = createFileTokenSource({ dir });
+    t.teardown(() => tokens.close());
+    const source = createCredentialSource({ tokenSource: tokens, identity: { namespace: 'payments', name: 'api-1', uid, serviceAccount: 'payments-api' }, brokerURL: issuer, brokerCA: cp.ca.certPem });
+    t.teardown(() => source.close());
+    const policy = policies[0] as CompiledPolicy;
+    const c = await source.get(policy);
+    t.equal((await source.get(policy)).id, c.id, 'cached');
+    t.match(decodeJwt(c.value), { sub: 'spiffe://cluster.local/ns/payments/sa/payments-api', 'mayfly.dev': { pod: { uid } } });
   });
 
   await t.test('refusals: wrong audience, another service account, posture, time window', async (t) => {
