@@ -54,8 +54,24 @@ export const command: Command = async (argv, io) => {
     return 0;
   }
   if (!values.config) {
-    io.stderr.write(`mayfly sidecar: --config FILE is required (cluster mode is wired by the controller's config stream)\n${USAGE}`);
-    return 2;
+    if (!io.env.POD_NAME) {
+      io.stderr.write(`mayfly sidecar: --config FILE is required outside a pod (in a pod the webhook sets POD_NAME and the rest)\n${USAGE}`);
+      return 2;
+    }
+    const { clusterSettings, startClusterSidecar, ClusterEnvError } = await import('../sidecar-cluster.ts');
+    let settings;
+    try {
+      settings = clusterSettings(io.env);
+    } catch (err) {
+      io.stderr.write(`mayfly sidecar: ${err instanceof ClusterEnvError ? err.message : (err as Error).message}\n`);
+      return 1;
+    }
+    return startClusterSidecar(settings, {
+      onStop: (fn) => {
+        process.once('SIGTERM', fn);
+        process.once('SIGINT', fn);
+      },
+    });
   }
   const path = resolve(io.cwd, values.config);
   let local;
