@@ -36,31 +36,42 @@ function objectActions(methods: Method[]): string[] {
   return [...out].sort();
 }
 
-/** Object ARN patterns and list prefixes for a bucket's path rules; path-style rules carry the bucket as first segment. */
-function scopeOf(bucket: string, paths: PathRule[] | null): { objects: string[]; listAll: boolean; listPrefixes: string[]; buckets: Set<string> } {
-  const out = { objects: [] as string[], listAll: false, listPrefixes: [] as string[], buckets: new Set<string>() };
-  const rules = paths ?? [{ prefix: '/' }];
-  for (const rule of rules) {
+interface BucketScope {
+  objects: Set<string>;
+  listAll: boolean;
+  listPrefixes: Set<string>;
+}
+
+/** Per bucket: object ARN patterns and what may be listed. Path-style rules carry the bucket as first segment. */
+function scopeOf(bucket: string, paths: PathRule[] | null): Map<string, BucketScope> {
+  const out = new Map<string, BucketScope>();
+  const of = (b: string) => {
+    let s = out.get(b);
+    if (!s) {
+      s = { objects: new Set(), listAll: false, listPrefixes: new Set() };
+      out.set(b, s);
+    }
+    return s;
+  };
+  for (const rule of paths ?? [{ prefix: '/' }]) {
     let path = 'exact' in rule ? rule.exact : rule.prefix;
     let b = bucket;
     if (b === '') {
-      // Path style: /bucket/key
       const [, first = '', ...rest] = path.split('/');
-      if (first === '') return { objects: ['arn:aws:s3:::*'], listAll: true, listPrefixes: [], buckets: new Set(['*']) };
-      b = first;
+      // A path-style rule for "/" or "/*" covers every bucket.
+      b = first === '' ? '*' : first;
       path = `/${rest.join('/')}`;
-      if ('exact' in rule && rest.length === 0) path = '/';
     }
-    out.buckets.add(b);
+    const s = of(b);
     const key = path.replace(/^\//, '');
-    if ('prefix' in rule) {
-      out.objects.push(`arn:aws:s3:::${b}/${key}*`);
-      if (key === '') out.listAll = true;
-      else out.listPrefixes.push(`${key}*`);
+    if ('prefix' in rule || b === '*') {
+      s.objects.add(`arn:aws:s3:::${b}/${key}*`);
+      if (key === '') s.listAll = true;
+      else s.listPrefixes.add(`${key}*`);
     } else if (key === '') {
-      out.listAll = true;
+      s.listAll = true;
     } else {
-      out.objects.push(`arn:aws:s3:::${b}/${key}`);
+      s.objects.add(`arn:aws:s3:::${b}/${key}`);
     }
   }
   return out;
@@ -77,13 +88,17 @@ export function sessionPolicy(policy: CompiledPolicy): string | null {
       continue;
     }
     const methods = d.methods ?? ALL_METHODS;
-    const scope = scopeOf(bucket, d.paths);
+    const scopes = scopeOf(bucket, d.paths);
     const actions = objectActions(methods);
-    if (actions.length > 0 && scope.objects.length > 0) statements.push({ Effect: 'Allow', Action: actions, Resource: [...new Set(scope.objects)].sort() });
-    const reads = methods.includes('GET') || methods.includes('HEAD');
-    const bucketArns = [...scope.buckets].map((b) => (b === '*' ? 'arn:aws:s3:::*' : `arn:aws:s3:::${b}`)).sort();
-    if (reads && scope.listAll) statements.push({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns });
-    else if (reads && scope.listPrefixes.length > 0) statements.push({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArns, Condition: { StringLike: { 's3:prefix': [...new Set(scope.listPrefixes)].sort() } } });
+    const objects = [...scopes.values()].flatMap((sc) => [...sc.objects]);
+    if (actions.length > 0 && objects.length > 0) statements.push({ Effect: 'Allow', Action: actions, Resource: [...new Set(objects)].sort() });
+    if (!methods.includes('GET') && !methods.includes('HEAD')) continue;
+    const arn = (b: string) => (b === '*' ? 'arn:aws:s3:::*' : `arn:aws:s3:::${b}`);
+    const listAll = [...scopes].filter(([, sc]) => sc.listAll).map(([b]) => arn(b)).sort();
+    if (listAll.length > 0) statements.push({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: listAll });
+    for (const [b, sc] of [...scopes].sort(([a], [z]) => a.localeCompare(z))) {
+      if (!sc.listAll && sc.listPrefixes.size > 0) statements.push({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [arn(b)], Condition: { StringLike: { 's3:prefix': [...sc.listPrefixes].sort() } } });
+    }
   }
   if (statements.length === 0) return null;
   if (others) statements.push({ Effect: 'Allow', NotAction: 's3:*', Resource: '*' });
