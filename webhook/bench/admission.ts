@@ -63,6 +63,7 @@ async function serve(): Promise<void> {
   const server = buildWebhookServer({ settings: defaultSettings() }, { certificate, policiesFor: () => [], logger: createLogger('silent', pino.destination('/dev/null')) });
   await server.app.listen({ port: 0, host: '127.0.0.1' });
   process.send?.({ port: (server.app.server.address() as { port: number }).port, ca: ca.cert });
+  process.on('message', () => process.send?.({ cpu: process.cpuUsage() }));
   process.on('disconnect', () => void server.app.close().then(() => process.exit(0)));
 }
 
@@ -109,15 +110,21 @@ async function main(): Promise<void> {
   if (values.serve) return serve();
   const child = fork(SELF, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port, ca } = await new Promise<{ port: number; ca: string }>((resolve) => child.once('message', (m) => resolve(m as { port: number; ca: string })));
+  const serverCpu = () => new Promise<number>((resolve) => {
+    child.once('message', (m) => { const { cpu } = m as { cpu: NodeJS.CpuUsage }; resolve((cpu.user + cpu.system) / 1000); });
+    child.send('cpu');
+  });
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   process.stdout.write(`admission webhook, HTTPS on loopback, server in its own process, ${rate} req/s open-loop for ${seconds}s per size\n`);
   process.stdout.write(`${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start\n`);
-  process.stdout.write('pod JSON     requests  errors   p50 ms   p90 ms   p99 ms   max ms\n');
+  process.stdout.write('pod JSON     requests  errors   p50 ms   p90 ms   p99 ms   max ms   server CPU ms/admission\n');
   try {
     for (const kib of values.sizes.split(',').map(Number)) {
+      const cpuBefore = await serverCpu();
       const r = await drive(port, ca, kib, rate, seconds);
-      process.stdout.write(`${`${(r.bytes / 1024).toFixed(0)} KiB`.padEnd(12)} ${String(r.n).padStart(8)}  ${String(r.errors).padStart(6)} ${r.p50.toFixed(2).padStart(8)} ${r.p90.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(8)}\n`);
+      const cpuPer = ((await serverCpu()) - cpuBefore) / (r.n + r.errors + 200);
+      process.stdout.write(`${`${(r.bytes / 1024).toFixed(0)} KiB`.padEnd(12)} ${String(r.n).padStart(8)}  ${String(r.errors).padStart(6)} ${r.p50.toFixed(2).padStart(8)} ${r.p90.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(8)} ${cpuPer.toFixed(2).padStart(10)}\n`);
     }
     process.stdout.write(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at end\n`);
   } finally {
