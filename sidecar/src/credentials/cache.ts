@@ -111,6 +111,18 @@ export class CredentialCache implements CredentialSource {
     await Promise.allSettled([...this.#providers].map((p) => p.close?.()));
   }
 
+  /**
+   * Resolves once every exchange started so far has finished (succeeded or
+   * failed): after `sync`, the point from which requests are served from memory.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      const pending = [...this.#entries.values()].map((e) => e.inflight).filter((p): p is Promise<Credential> => p !== undefined);
+      if (pending.length === 0) return;
+      await Promise.allSettled(pending);
+    }
+  }
+
   /** Scopes currently held, for tests and diagnostics. */
   scopes(): string[] {
     return [...this.#entries.keys()];

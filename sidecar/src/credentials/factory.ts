@@ -3,7 +3,7 @@
 // calls once at start-up.
 import type { CompiledPolicy } from '@mayfly/crds';
 import type { Logger } from 'pino';
-import { CredentialError, type CredentialSource } from '../contracts.ts';
+import { CredentialError } from '../contracts.ts';
 import { CredentialCache } from './cache.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { CredentialMetrics } from './metrics.ts';
@@ -34,7 +34,8 @@ export interface CredentialSourceOptions {
   providers?: Partial<Record<CompiledPolicy['credential']['provider']['kind'], Provider>>;
 }
 
-export function createCredentialSource(opts: CredentialSourceOptions): CredentialSource {
+/** The cache over the providers; `settled()` tells when a `sync` has pre-warmed every entry. */
+export function createCredentialSource(opts: CredentialSourceOptions): CredentialCache {
   const clock = opts.clock ?? systemClock;
   const ctx: ProviderContext = {
     tokens: opts.tokenSource,

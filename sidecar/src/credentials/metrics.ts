@@ -24,12 +24,14 @@ export class CounterMetrics implements CredentialMetrics {
   }
 }
 
-/** Prometheus counters `mayfly_credential_<event>s_total{provider}` in `registry`. */
+const PLURAL: Record<CredentialEvent, string> = { hit: 'hits', miss: 'misses', refresh: 'refreshes', failure: 'failures' };
+
+/** Prometheus counters mayfly_credential_{hits,misses,refreshes,failures}_total{provider} in `registry`. */
 export function promCredentialMetrics(registry: Registry): CredentialMetrics {
   const counters = Object.fromEntries(
-    (['hit', 'miss', 'refresh', 'failure'] as const).map((event) => [
+    (Object.keys(PLURAL) as CredentialEvent[]).map((event) => [
       event,
-      new Counter({ name: `mayfly_credential_${event}s_total`, help: `Credential cache ${event}s`, labelNames: ['provider'], registers: [registry] }),
+      new Counter({ name: `mayfly_credential_${PLURAL[event]}_total`, help: `Credential cache ${PLURAL[event]}`, labelNames: ['provider'], registers: [registry] }),
     ]),
   ) as Record<CredentialEvent, Counter<'provider'>>;
   return { count: (event, provider) => counters[event].inc({ provider }) };

@@ -23,7 +23,17 @@ export const SIDECAR_ONLY = new Set([
   'x-api-key',
 ]);
 
-function sidecarOnly(name: string, injected: string | null): boolean {
+/**
+ * On a SigV4 route the app's other x-amz-* headers (x-amz-meta-*, x-amz-acl,
+ * x-amz-checksum-*, ...) are part of the request it asked for and are signed
+ * again; only the signature and session headers are the sidecar's. The app's
+ * x-amz-content-sha256 goes to the signer, which keeps an UNSIGNED-PAYLOAD
+ * claim and otherwise replaces it with the hash of the body it forwards.
+ */
+const AWS_SIGNATURE = new Set(['x-amz-date', 'x-amz-security-token', 'x-amz-signature']);
+
+function sidecarOnly(name: string, injected: string | null, signing = false): boolean {
+  if (signing && name.startsWith('x-amz-')) return AWS_SIGNATURE.has(name);
   return SIDECAR_ONLY.has(name) || name.startsWith('x-amz-') || name.startsWith('x-mayfly-') || name === injected;
 }
 
@@ -45,6 +55,8 @@ export interface ForwardHeaderOptions {
   strip: boolean;
   /** The header a header-injection sets (lowercase), also stripped. */
   injectedHeader: string | null;
+  /** The route signs requests with SigV4 (see AWS_SIGNATURE). */
+  signing?: boolean;
 }
 
 /**
@@ -58,18 +70,18 @@ export function forwardRequestHeaders(rawHeaders: readonly string[], opts: Forwa
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
     if (lower === 'host' || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    if (opts.strip && sidecarOnly(lower, opts.injectedHeader)) continue;
+    if (opts.strip && sidecarOnly(lower, opts.injectedHeader, opts.signing)) continue;
     out.push([name, rawHeaders[i + 1] as string]);
   }
   return out;
 }
 
 /** Which headers the app sent that the strip pass removed (names only, for audit). */
-export function strippedNames(rawHeaders: readonly string[], injected: string | null): string[] {
+export function strippedNames(rawHeaders: readonly string[], injected: string | null, signing = false): string[] {
   const out = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = (rawHeaders[i] as string).toLowerCase();
-    if (sidecarOnly(lower, injected)) out.add(lower);
+    if (sidecarOnly(lower, injected, signing)) out.add(lower);
   }
   return [...out];
 }

@@ -38,7 +38,7 @@ export function removeQueryParameter(query: string | null, name: string): string
   return kept.length === 0 ? null : kept.join('&');
 }
 
-/** Header, query or basic injection. SigV4 is a signer's job (see SigningInjector). */
+/** Header, query or basic injection. SigV4 is a signer's job (see RequestSigner). */
 export function injectCredential(inject: CompiledInjection, credential: Credential, query: string | null): Injected {
   if (UNSAFE.test(credential.value)) throw new InjectError('ERR_CREDENTIAL_INVALID', 'credential value has CR, LF or NUL');
   switch (inject.kind) {
@@ -70,15 +70,26 @@ export function injectedHeaderName(inject: CompiledInjection): string | null {
 }
 
 /**
- * Signs a request for `awsSigV4` policies. Provided by the credential layer;
- * receives the request as it will be forwarded and returns the headers to add.
+ * Signs a request for `awsSigV4` policies (the adapter is pipeline/aws-signer.ts).
+ * Receives the request as it would be forwarded (the app's headers already
+ * stripped of its placeholder signature, Content-Length exact) and returns the
+ * complete header list and query to forward instead: a signature covers them,
+ * so nothing may be added or changed afterwards (Host is the pipeline's, and
+ * equal to `host`).
  */
 export interface RequestToSign {
   method: string;
+  /** The Host header that will be sent: the canonical authority. */
   host: string;
   path: string;
   query: string | null;
   headers: Array<[string, string]>;
   body: Buffer;
+  /** Signing time, epoch milliseconds. */
+  now: number;
 }
-export type RequestSigner = (req: RequestToSign, credential: Credential, inject: Extract<CompiledInjection, { kind: 'awsSigV4' }>) => Promise<Array<[string, string]>>;
+export interface SignedRequest {
+  headers: Array<[string, string]>;
+  query: string | null;
+}
+export type RequestSigner = (req: RequestToSign, credential: Credential, inject: Extract<CompiledInjection, { kind: 'awsSigV4' }>) => Promise<SignedRequest>;

@@ -16,6 +16,7 @@ import { ResolveError, type Resolver } from '../net/resolve.ts';
 import type { UpstreamPool, UpstreamTarget } from './forward.ts';
 import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
 import { writeError, type SidecarError } from './respond.ts';
+import { awsRequestSigner, signerFailure } from './aws-signer.ts';
 
 export interface PipelineState {
   snapshot: PolicySnapshot;
@@ -41,15 +42,39 @@ function destinationFor(policy: CompiledPolicy, host: string, port: number): Com
   return policy.destinations.find((d) => hostMatches(d, host) && d.ports.includes(port)) ?? policy.destinations.find((d) => hostMatches(d, host));
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** Reads a body up to `limit` bytes; null (and the rest left unread) when it is larger. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        resolve(null);
+      } else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    const onClose = (): void => onError(new Error('client closed the request'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessage) => ConnInfo) {
@@ -142,23 +167,35 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       record.credential = { id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() };
     }
 
-    const headers = forwardRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injected });
+    const signing = injection?.kind === 'awsSigV4';
+    let headers = forwardRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injected, signing });
     if (enforce) {
-      const stripped = strippedNames(req.rawHeaders, injected);
+      const stripped = strippedNames(req.rawHeaders, injected, signing);
       if (stripped.length > 0) record.stripped = stripped;
     }
     let query = r.target.query;
     let body: Buffer | null = null;
     if (credential && injection) {
       if (injection.kind === 'awsSigV4') {
-        if (!deps.signer) throw sidecarError({ status: 502, code: 'ERR_NO_SIGNER', message: 'this policy signs requests with SigV4 but no signer is available', policy: policy?.id });
         body = await readBody(req, deps.limits.maxSignedBodyBytes);
         if (body === null) throw sidecarError({ status: 413, code: 'body-too-large', message: `the body of a signed request may be at most ${deps.limits.maxSignedBodyBytes} bytes`, policy: policy?.id, close: true });
-        const signed = await deps.signer({ method: req.method ?? 'GET', host: formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80), path: r.target.path, query, headers, body }, credential, injection);
-        for (const [k, v] of signed) {
-          if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v)) throw sidecarError({ status: 502, code: 'ERR_CREDENTIAL_INVALID', message: 'signer produced a header with CR, LF or NUL', policy: policy?.id });
-          headers.push([k, v]);
+        // the body was read to sign it: it goes with an exact length, which is signed too
+        const hadBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+        headers = headers.filter(([k]) => !/^(content-length|expect)$/i.test(k));
+        if (hadBody || body.length > 0) headers.push(['content-length', String(body.length)]);
+        let signed;
+        try {
+          signed = await (deps.signer ?? awsRequestSigner)({ method: req.method ?? 'GET', host: formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80), path: r.target.path, query, headers, body, now: deps.now() }, credential, injection);
+        } catch (err) {
+          const f = signerFailure(err);
+          if (f) throw sidecarError({ ...f, ...(policy ? { policy: policy.id } : {}) });
+          throw err;
         }
+        for (const [k, v] of signed.headers) {
+          if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v)) throw sidecarError({ status: 502, code: 'ERR_CREDENTIAL_INVALID', message: 'signer produced a header with CR, LF or NUL', policy: policy?.id });
+        }
+        headers = signed.headers;
+        query = signed.query;
       } else {
         try {
           const out = injectCredential(injection, credential, query);
@@ -182,11 +219,6 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null, ...(dest?.caBundle ? { caBundle: dest.caBundle } : {}) };
     const flat: string[] = ['Host', formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80)];
     for (const [k, v] of headers) flat.push(k, v);
-    if (body !== null) {
-      // the body was read to sign it; send it with an exact length
-      for (let i = flat.length - 2; i >= 2; i -= 2) if ((flat[i] as string).toLowerCase() === 'content-length') flat.splice(i, 2);
-      flat.push('Content-Length', String(body.length));
-    }
     const path = query === null ? r.target.path : `${r.target.path}?${query}`;
 
     await new Promise<void>((resolve, reject) => {

@@ -78,7 +78,7 @@ t.test('steady state: the request path never calls the provider; refresh happens
   const { cache, provider, clock, metrics } = setup();
   const p = policy('a');
   cache.sync([p]);
-  await flush();
+  await cache.settled();
   t.equal(provider.calls, 1, 'sync pre-warms');
   // lifetime 600 s; lead = 600 * (0.25 + 0.1 * 0.5) = 180 s, so the refresh is due at 420 s.
   for (let s = 0; s < 419; s += 1) {
