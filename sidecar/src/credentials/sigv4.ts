@@ -119,6 +119,29 @@ function splitTarget(target: string): { path: string; query: string } {
   return q === -1 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
 }
 
+/** Signers by credentials and scope: each caches its derived signing key for the day. */
+const signers = new Map<string, SignatureV4>();
+const MAX_SIGNERS = 64;
+
+function signerFor(credentials: AwsCredentials, region: string, service: string): SignatureV4 {
+  const key = `${credentials.accessKeyId}\n${credentials.secretAccessKey}\n${credentials.sessionToken}\n${region}\n${service}`;
+  let signer = signers.get(key);
+  if (!signer) {
+    signer = new SignatureV4({
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) },
+      region,
+      service,
+      sha256: NodeSha256,
+      // S3 signs the path exactly as sent; every other service normalises and double-encodes it.
+      uriEscapePath: service !== 's3',
+      applyChecksum: false,
+    });
+    if (signers.size >= MAX_SIGNERS) signers.delete(signers.keys().next().value as string);
+    signers.set(key, signer);
+  }
+  return signer;
+}
+
 export async function signAwsRequest(req: AwsRequest, credentials: AwsCredentials, opts: SignOptions): Promise<SignedAwsRequest> {
   const { path, query } = splitTarget(req.target);
   const lower: Record<string, string> = {};
@@ -159,15 +182,7 @@ export async function signAwsRequest(req: AwsRequest, credentials: AwsCredential
     }
   }
 
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) },
-    region,
-    service,
-    sha256: NodeSha256,
-    // S3 signs the path exactly as sent; every other service normalises and double-encodes it.
-    uriEscapePath: service !== 's3',
-    applyChecksum: false,
-  });
+  const signer = signerFor(credentials, region, service);
   const [hostname, port] = req.authority.split(/:(?=\d+$)/);
   const signed = await signer.sign(
     {
