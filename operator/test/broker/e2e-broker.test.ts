@@ -200,6 +200,18 @@ t.test('the broker on a real API server', async (t) => {
     t.equal(keys.jwks().keys.length, 3, 'retired, active and pre-published successor');
   });
 
+  await t.test('exchange latency (TokenReview + pod read + policy + ES256 signature)', async (t) => {
+    const times: number[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      const start = performance.now();
+      const res = await ask(good);
+      times.push(performance.now() - start);
+      t.equal(res.status, 200);
+    }
+    times.sort((a, b) => a - b);
+    t.comment(`broker exchange over TLS on loopback: p50 ${times[10]?.toFixed(1)} ms, max ${times[19]?.toFixed(1)} ms (20 sequential)`);
+  });
+
   await t.test('a deleted pod\'s token, then the re-created pod\'s old token, are refused', async (t) => {
     await kubectl(['delete', 'pod', 'api-1', '-n', 'payments', '--grace-period=0', '--force', '--wait=true']);
     const gone = await ask(good);
