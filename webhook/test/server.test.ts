@@ -141,6 +141,8 @@ t.test('malformed requests get HTTP 400 with a message, and the server keeps ser
   t.equal(text.status, 400, 'text is not an AdmissionReview');
   const xml = await httpsRequest(`${base}/mutate`, pki.ca.cert, { method: 'POST', body: '<a/>', headers: { 'content-type': 'application/xml' } });
   t.equal(xml.status, 415, 'unsupported media type');
+  const huge = await httpsRequest(`${base}/mutate`, pki.ca.cert, { method: 'POST', body: JSON.stringify(podReview(pod({}, { annotations: { big: 'x'.repeat(5 * 1024 * 1024) } }))) });
+  t.equal(huge.status, 413, 'a body over the limit is refused');
   const health = await httpsRequest(`${base}/healthz`, pki.ca.cert);
   t.equal(health.status, 200, 'still serving');
 });
