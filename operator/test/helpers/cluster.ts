@@ -100,6 +100,8 @@ export interface ControllerOptions {
   opsPort: number;
   dir: string;
   extraArgs?: string[];
+  /** Node flags for the controller process (e.g. --cpu-prof for a benchmark). */
+  nodeArgs?: string[];
 }
 
 /** The chart's configuration as the installed release rendered it. */
@@ -116,7 +118,7 @@ export async function startController(o: ControllerOptions): Promise<ControllerP
   writeFileSync(configPath, stringify(config));
   const logPath = join(o.dir, `${o.identity}.log`);
   const fd = openSync(logPath, 'a');
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'cli/src/main.ts'), 'controller', '--config', configPath, '--kubeconfig', o.kubeconfig, ...(o.extraArgs ?? [])], {
+  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), join(REPO, 'cli/src/main.ts'), 'controller', '--config', configPath, '--kubeconfig', o.kubeconfig, ...(o.extraArgs ?? [])], {
     stdio: ['ignore', fd, fd],
     env: { PATH: process.env.PATH, POD_NAME: o.identity, POD_NAMESPACE: 'mayfly-system' },
   });
@@ -199,7 +201,7 @@ export interface Installed {
  * pointed at `webhookController` (started here), once admission demonstrably
  * goes through it.
  */
-export async function installedCluster(log: (line: string) => void, overrides: Record<string, unknown> = {}): Promise<{ env: Installed; first: ControllerProcess }> {
+export async function installedCluster(log: (line: string) => void, overrides: Record<string, unknown> = {}, nodeArgs: string[] = []): Promise<{ env: Installed; first: ControllerProcess }> {
   const h = await harness();
   const cp = await h.startControlPlane({ log });
   const dir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'mayfly-op-'));
@@ -215,7 +217,7 @@ export async function installedCluster(log: (line: string) => void, overrides: R
     freePort: () => h.freePort(),
     async controller(identity, extra = {}, kubeconfig = saKubeconfig) {
       const merged = { ...config, ...overrides, ...extra, reconcile: { ...(config.reconcile as object), missingSecretRecheckSeconds: 2, ...((overrides.reconcile as object) ?? {}), ...((extra.reconcile as object) ?? {}) } };
-      return startController({ identity, kubeconfig, config: merged, serverPort: await h.freePort(), opsPort: await h.freePort(), dir });
+      return startController({ identity, kubeconfig, config: merged, serverPort: await h.freePort(), opsPort: await h.freePort(), dir, nodeArgs });
     },
     ca: () => installCa(cp),
   };
