@@ -23,9 +23,9 @@ export interface AwsRequest {
 }
 
 export interface SignOptions {
-  /** The signing region when the app's placeholder signature names none. */
+  /** The signing region (the policy's). */
   region: string;
-  /** The signing name (from the policy); else taken from the app's signature, else from the host. */
+  /** The signing name (the policy's); else guessed from the host. */
   service?: string;
   signingDate: Date;
 }
@@ -77,21 +77,6 @@ class NodeSha256 {
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
-}
-
-/** The region and service of the app's placeholder signature (header or presigned query). */
-export function appScope(headers: Record<string, string>, query: string): { region: string; service: string } | undefined {
-  const auth = headers.authorization ?? '';
-  const fromHeader = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/.exec(auth);
-  if (fromHeader) return { region: fromHeader[1] as string, service: fromHeader[2] as string };
-  for (const part of query.split('&')) {
-    const [k, v = ''] = part.split('=');
-    if (k?.toLowerCase() === 'x-amz-credential') {
-      const m = /^[^/]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request$/.exec(safeDecode(v));
-      if (m) return { region: m[1] as string, service: m[2] as string };
-    }
-  }
-  return undefined;
 }
 
 /** The signing name guessed from an AWS host name. */
@@ -149,10 +134,10 @@ export async function signAwsRequest(req: AwsRequest, credentials: AwsCredential
     const v = headerValue(value);
     if (v !== undefined) lower[name.toLowerCase()] = v;
   }
-  const placeholder = appScope(lower, query);
-  const service = opts.service ?? placeholder?.service ?? serviceFromHost(req.authority);
+  // The app's placeholder signature chooses nothing: scope comes from the policy and the host.
+  const service = opts.service ?? serviceFromHost(req.authority);
   if (!service) throw new SigV4Error('ERR_SIGV4_UNKNOWN_SERVICE', 'cannot tell the aws service to sign for');
-  const region = placeholder?.region ?? opts.region;
+  const region = opts.region;
 
   const keptQuery = query === '' ? [] : query.split('&').filter((p) => p !== '' && !STRIPPED_QUERY.has((p.split('=')[0] ?? '').toLowerCase()));
   const queryObject: Record<string, string | string[]> = {};
