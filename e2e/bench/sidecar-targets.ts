@@ -85,5 +85,6 @@ process.on('message', (m: { op?: string }) => {
     process.send?.({ cpuMs: (now.user - last.user + now.system - last.system) / 1000, rss: process.memoryUsage().rss });
     last = now;
   }
+  if (m.op === 'exit') process.exit(0); // a clean exit writes --cpu-prof / --heap-prof output
 });
 process.send?.({ ready: true, ports });

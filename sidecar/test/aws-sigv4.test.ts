@@ -179,7 +179,7 @@ t.test('PutObject and GetObject: signed again with the real temporary credential
 
   const seen = up.received.slice(before);
   t.same(seen.map((r) => r.method), ['PUT', 'GET']);
-  t.same(seen.map((r) => r.url), ['/payments-reports/reports/2024%20q1%2Bfinal.csv', '/payments-reports/reports/2024%20q1%2Bfinal.csv'], 'the key path is forwarded exactly as the SDK encoded it');
+  t.same(seen.map((r) => r.url), ['/payments-reports/reports/2024%20q1%2Bfinal.csv?x-id=PutObject', '/payments-reports/reports/2024%20q1%2Bfinal.csv?x-id=GetObject'], 'the key path is forwarded exactly as the SDK encoded it');
   const checks = verified.slice(-2);
   t.same(checks.map((v) => v.ok), [true, true], `the upstream verified both signatures (${checks.map((v) => v.why ?? 'ok').join(', ')})`);
   t.same(checks.map((v) => v.accessKeyId), [REAL.accessKeyId, REAL.accessKeyId], 'signed with the real access key id');

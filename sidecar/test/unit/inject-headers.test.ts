@@ -1,5 +1,5 @@
 import t from 'tap';
-import { forwardRequestHeaders, forwardResponseHeaders } from '../../src/http/headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, strippedNames } from '../../src/http/headers.ts';
 import { injectCredential, removeQueryParameter } from '../../src/http/inject.ts';
 import { classifyAddress, dialable } from '../../src/net/addresses.ts';
 
@@ -11,6 +11,13 @@ t.test('strip removes what only the sidecar may set, and what Connection names',
   t.same(forwardRequestHeaders(raw, { strip: false, injectedHeader: null }).map(([k]) => k), ['Authorization', 'X-Api-Key', 'X-Amz-Date', 'X-Forwarded-Client-Cert', 'Accept', 'traceparent'], 'pass-through keeps the app headers but never hop-by-hop ones');
   t.same(forwardRequestHeaders(['Host', 'a', 'X-Custom', 'app-value'], { strip: true, injectedHeader: 'x-custom' }), [], 'the injected header name is stripped too');
   t.same(forwardResponseHeaders(['Content-Type', 'text/plain', 'Connection', 'close, X-Secret', 'X-Secret', '1', 'Keep-Alive', 't=5']), [['Content-Type', 'text/plain']]);
+});
+
+t.test('on a SigV4 route only the signature headers are stripped; the other x-amz-* are signed again', async (t) => {
+  const raw = ['Host', 'a', 'Authorization', 'AWS4-HMAC-SHA256 Credential=PLACEHOLDER/...', 'X-Amz-Date', 'd', 'X-Amz-Security-Token', 'app', 'X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD', 'X-Amz-Meta-Owner', 'p', 'X-Amz-Target', 'T', 'X-Api-Key', 'k', 'X-Mayfly-Id', 'm'];
+  t.same(forwardRequestHeaders(raw, { strip: true, injectedHeader: 'authorization', signing: true }), [['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'], ['X-Amz-Meta-Owner', 'p'], ['X-Amz-Target', 'T']]);
+  t.same(strippedNames(raw, 'authorization', true), ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-api-key', 'x-mayfly-id']);
+  t.same(forwardRequestHeaders(raw, { strip: true, injectedHeader: 'x-custom' }), [], 'on any other credentialed route every x-amz-* is stripped');
 });
 
 t.test('header, query and basic injection', async (t) => {
