@@ -259,3 +259,14 @@ t.test('a chunk-signed streaming upload cannot be signed again: 400, nothing for
   t.match(r.text, /chunk-signed streaming uploads cannot be re-signed/);
   t.equal(up.received.length, before);
 });
+
+t.test("a presigned URL of the app: its query signature is dropped and the request signed with the pod's credentials", async (t) => {
+  await s3.send(new PutObjectCommand({ Bucket: 'payments-reports', Key: 'presigned.txt', Body: 'presigned body' }));
+  const presigned = `/payments-reports/presigned.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${PLACEHOLDER_KEY}%2F20200101%2Fus-west-2%2Fs3%2Faws4_request&X-Amz-Date=20200101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=${'0'.repeat(64)}&x-id=GetObject`;
+  const r = await rawRequest(S3_HOST, 'GET', presigned, {}, '');
+  t.equal(r.status, 200, r.text);
+  t.equal(r.text, 'presigned body');
+  t.equal(up.received.at(-1)?.url, '/payments-reports/presigned.txt?x-id=GetObject', 'only the non-signature parameters crossed');
+  t.same([verified.at(-1)?.ok, verified.at(-1)?.accessKeyId, verified.at(-1)?.scope], [true, REAL.accessKeyId, 'eu-west-1/s3']);
+  t.notOk(everything().includes(PLACEHOLDER_KEY));
+});

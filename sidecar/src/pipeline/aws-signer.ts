@@ -2,16 +2,10 @@
 // forwards it to `signAwsRequest` of the credential layer and back. The
 // signing name comes from the policy's injection, else from the host
 // (service.region.amazonaws.com); the region always from the injection: the
-// app's placeholder signature (header or presigned query) chooses nothing.
+// app's placeholder signature (header or presigned query) chooses nothing, and
+// signAwsRequest drops presigned-URL parameters.
 import { SigV4Error, signAwsRequest } from '../credentials/sigv4.ts';
 import { InjectError, type RequestSigner, type SignedRequest } from '../http/inject.ts';
-
-/** Presigned-URL parameters: the signer drops them; this one would also pick the scope. */
-function withoutPresignedScope(query: string | null): string | null {
-  if (query === null) return null;
-  const kept = query.split('&').filter((p) => (p.split('=')[0] as string).toLowerCase() !== 'x-amz-credential');
-  return kept.length === 0 ? null : kept.join('&');
-}
 
 export const awsRequestSigner: RequestSigner = async (req, credential, inject): Promise<SignedRequest> => {
   if (!credential.aws) throw new InjectError('ERR_CREDENTIAL_INVALID', 'the policy signs with SigV4 but its credential has no aws keys');
@@ -21,9 +15,8 @@ export const awsRequestSigner: RequestSigner = async (req, credential, inject): 
     if (lower === 'host' || lower === 'authorization') continue; // the pipeline sets Host; the app's signature is a placeholder
     headers[lower] = lower in headers ? `${headers[lower]},${value}` : value;
   }
-  const query = withoutPresignedScope(req.query);
   const signed = await signAwsRequest(
-    { method: req.method, authority: req.host, target: query === null ? req.path : `${req.path}?${query}`, headers, body: req.body },
+    { method: req.method, authority: req.host, target: req.query === null ? req.path : `${req.path}?${req.query}`, headers, body: req.body },
     credential.aws,
     { region: inject.region, ...(inject.service ? { service: inject.service } : {}), signingDate: new Date(req.now) },
   );
