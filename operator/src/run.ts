@@ -208,6 +208,7 @@ export async function runController(config: ControllerConfig, options: RunOption
   const broker = config.broker.enabled ? await mountBroker(https.app, { kc, config, clock, log: log.child({ part: 'broker' }), policiesFor: compiledIn }) : null;
 
   let elector: LeaderElector | null = null;
+  let stopping = false;
   await https.app.listen({ host: config.server.host, port: config.server.port });
   listening = true;
   const ops = buildOpsApp({
@@ -234,7 +235,8 @@ export async function runController(config: ControllerConfig, options: RunOption
       },
       onStoppedLeading: () => {
         metrics.leader.set(0);
-        log.warn({ identity: config.identity }, 'lost leadership');
+        if (stopping) log.info({ identity: config.identity }, 'leadership released');
+        else log.warn({ identity: config.identity }, 'lost leadership');
         void controller.stopLeading();
       },
       onNewLeader: (leader) => log.info({ leader }, 'leader observed'),
@@ -255,6 +257,7 @@ export async function runController(config: ControllerConfig, options: RunOption
     isLeader: () => (elector ? elector.isLeader : true),
     ready,
     async stop() {
+      stopping = true;
       listening = false;
       await elector?.stop();
       await controller.stopLeading();
