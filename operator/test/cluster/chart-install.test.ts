@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CHART, getJson, harness, installCa, must, releaseConfig, SA_USER, startController, until } from '../helpers/cluster.ts';
 
+// A whole control plane per file: allow for a slow, shared machine.
+t.setTimeout(300_000);
+
 const h = await harness();
 const cp = await h.startControlPlane({ log: (l) => t.comment(l) });
 t.teardown(() => cp.stop());

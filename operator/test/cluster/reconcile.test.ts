@@ -4,6 +4,9 @@
 import t from 'tap';
 import { condition, events, installedCluster, makePod, metricValue, must, namespace, policyStatus, policyYaml, until } from '../helpers/cluster.ts';
 
+// A whole control plane per file: allow for a slow, shared machine.
+t.setTimeout(300_000);
+
 const { env, first: ctl } = await installedCluster((l) => t.comment(l));
 const { cp } = env;
 t.teardown(async () => {

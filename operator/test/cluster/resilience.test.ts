@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { condition, getJson, installedCluster, metricValue, must, namespace, policyStatus, policyYaml, until, type ControllerProcess } from '../helpers/cluster.ts';
 import { startProxy } from '../helpers/proxy.ts';
 
+// A whole control plane per file: allow for a slow, shared machine.
+t.setTimeout(300_000);
+
 const { env, first: a } = await installedCluster((l) => t.comment(l));
 const { cp } = env;
 const running = new Set<ControllerProcess>([a]);

@@ -7,6 +7,9 @@ import type { PolicySnapshot } from '@mayfly/sidecar';
 import { StreamConfigSource } from '@mayfly/sidecar/control/stream-source';
 import { installedCluster, makePod, metricValue, must, namespace, podToken, policyYaml, until } from '../helpers/cluster.ts';
 
+// A whole control plane per file: allow for a slow, shared machine.
+t.setTimeout(300_000);
+
 const { env, first: ctl } = await installedCluster((l) => t.comment(l));
 const { cp } = env;
 const ca = await env.ca();
