@@ -147,6 +147,22 @@ export const providerURLsUsable: Check = {
   },
 };
 
+/** A time zone the CRD's pattern accepts may still be unknown to the runtime ("Europe/Atlantis"). */
+export const timeZonesKnown: Check = {
+  name: 'timeZonesKnown',
+  run(policy) {
+    const unknown = [...new Set(policy.timeWindows.map((w) => w.timeZone))].filter((zone) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: zone });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    return unknown.map((zone) => ({ check: this.name, severity: 'error' as const, reason: 'UnknownTimeZone', message: `time zone ${JSON.stringify(zone)} is not a known IANA time zone` }));
+  },
+};
+
 export const notExpired: Check = {
   name: 'notExpired',
   run(policy, facts) {
@@ -157,7 +173,7 @@ export const notExpired: Check = {
 };
 
 /** Every check, in the order their findings are reported. */
-export const CHECKS: readonly Check[] = [notExpired, secretExists, tokenAudienceNotReserved, brokerAudienceNotReserved, providerURLsUsable, caBundlesParse];
+export const CHECKS: readonly Check[] = [notExpired, secretExists, tokenAudienceNotReserved, brokerAudienceNotReserved, providerURLsUsable, caBundlesParse, timeZonesKnown];
 
 export function runChecks(policy: CompiledPolicy, facts: PolicyFacts, checks: readonly Check[] = CHECKS): Finding[] {
   return checks.flatMap((c) => c.run(policy, facts));

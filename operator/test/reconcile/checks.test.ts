@@ -1,6 +1,7 @@
 import t from 'tap';
 import { runChecks, type PolicyFacts } from '../../src/reconcile/checks.ts';
-import { compiled } from '../helpers/objects.ts';
+import { compiled, policyObject } from '../helpers/objects.ts';
+import { compileRaw } from '../../src/policies/compiled-cache.ts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const facts = (o: Partial<PolicyFacts> = {}): PolicyFacts => ({ now: NOW, secrets: new Map(), apiAudiences: ['https://kubernetes.default.svc'], ...o });
@@ -43,4 +44,13 @@ t.test('caBundles must hold parseable certificates', async (t) => {
   t.match(runChecks(p, facts()), [{ reason: 'InvalidCABundle', message: 'caBundle of provider vault contains no PEM certificate' }]);
   const broken = compiled({ provider: { vault: { address: 'https://vault.example.com', role: 'r', secretPath: 'secret/data/x', caBundle: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' } } });
   t.match(runChecks(broken, facts()), [{ reason: 'InvalidCABundle', message: /does not parse/ }]);
+});
+
+t.test('time windows must name time zones the runtime knows', async (t) => {
+  const window = (timeZone: string) => compileRaw({ ...policyObject(), spec: { ...(policyObject().spec as object), conditions: { timeWindows: [{ days: ['Mon'], start: '08:00', end: '18:00', timeZone }] } } });
+  const known = window('Europe/Berlin');
+  const unknown = window('Europe/Atlantis');
+  if (!known.ok || !unknown.ok) throw new Error('test policies must pass the schema');
+  t.same(runChecks(known.compiled, facts()), []);
+  t.match(runChecks(unknown.compiled, facts()), [{ reason: 'UnknownTimeZone', message: 'time zone "Europe/Atlantis" is not a known IANA time zone' }]);
 });
