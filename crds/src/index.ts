@@ -5,3 +5,4 @@ export { validateWorkloadPolicy, toFieldPath, type FieldError, type ValidationRe
 export { parseDocuments, type ParsedDocument } from './documents.ts';
 export * from './compile.ts';
 export { loadPolicies, type LoadedPolicy } from './load.ts';
+export { DEFAULT_TOKEN_DIR, TOKEN_FILE, sanitizeAudience, tokenRelativePath, tokenPath } from './token-paths.ts';

@@ -43,6 +43,6 @@ t.test('token file names are stable, readable, distinct and safe path segments',
   t.equal(tokenFileName('mayfly'), tokenFileName('mayfly'));
   const names = ['mayfly', 'sts.amazonaws.com', 'api://AzureADTokenExchange', '//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x', 'https://keycloak.example/realms/a', 'https://keycloak.example/realms/b', '../../etc/passwd'].map(tokenFileName);
   t.equal(new Set(names).size, names.length, 'no two audiences share a file');
-  for (const n of names) t.match(n, /^[A-Za-z0-9][A-Za-z0-9._-]*$/, `${n} is one safe path segment`);
-  t.match(tokenFileName('sts.amazonaws.com'), /^sts\.amazonaws\.com-[0-9a-f]{8}$/);
+  for (const n of names) t.match(n, /^[a-z0-9][a-z0-9-]*\/token$/, `${n} is a safe relative path: one directory per audience`);
+  t.match(tokenFileName('sts.amazonaws.com'), /^sts-amazonaws-com-[0-9a-f]{8}\/token$/);
 });

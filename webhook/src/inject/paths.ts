@@ -1,6 +1,7 @@
 // The contract between the webhook and the sidecar: names, ports, paths and
 // environment variables the injected pod uses. The sidecar imports these from
 // `@mayfly/webhook/inject/paths`; change them only together with the sidecar.
+import { DEFAULT_TOKEN_DIR, tokenRelativePath } from '@mayfly/crds';
 
 /** Container names Mayfly owns; a pod that uses them for anything else is refused. */
 export const INIT_CONTAINER_NAME = 'mayfly-init';
@@ -14,7 +15,7 @@ export const PODINFO_VOLUME = 'mayfly-podinfo';
 export const RESERVED_VOLUME_NAMES: readonly string[] = [TOKEN_VOLUME, CA_VOLUME, PODINFO_VOLUME];
 
 /** Projected service-account tokens, one file per audience (see tokenFileName), sidecar only. */
-export const TOKEN_DIR = '/var/run/secrets/mayfly/tokens';
+export const TOKEN_DIR = DEFAULT_TOKEN_DIR;
 /** Where the sidecar writes the pod CA; app containers mount it read-only. */
 export const CA_DIR = '/var/run/mayfly/ca';
 /** The pod CA certificate alone (PEM): for NODE_EXTRA_CA_CERTS, which adds to Node's roots. */
@@ -82,21 +83,9 @@ export const AWS_PLACEHOLDER_ACCESS_KEY_ID = 'MAYFLYPLACEHOLDERKEY';
 export const AWS_PLACEHOLDER_SECRET_ACCESS_KEY = 'mayfly-placeholder-secret-signed-again-by-the-sidecar';
 
 /**
- * The file name of an audience's token in TOKEN_DIR. Audiences are URLs or
- * ARNs; the name keeps the readable characters and ends with a hash of the
- * whole audience so two audiences never share a file.
+ * The path of an audience's token inside TOKEN_DIR (the projected
+ * serviceAccountToken `path`): the layout the sidecar's token source reads.
  */
 export function tokenFileName(audience: string): string {
-  const readable = audience.replace(/^[a-z]+:\/\//i, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 48);
-  return `${readable || 'token'}-${fnv1a32(audience)}`;
-}
-
-/** FNV-1a (32-bit) as 8 hex digits: a stable, dependency-free short hash. */
-function fnv1a32(text: string): string {
-  let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
+  return tokenRelativePath(audience);
 }
