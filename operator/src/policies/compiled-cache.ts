@@ -8,7 +8,6 @@ export type CompileOutcome = { ok: true; policy: WorkloadPolicy; compiled: Compi
 /** The parts of a policy object the cache keys on. */
 export interface RawPolicy {
   metadata?: { name?: string; namespace?: string; uid?: string; generation?: number };
-  [k: string]: unknown;
 }
 
 /** Validates with the CRD's own rules and compiles; pure. */
