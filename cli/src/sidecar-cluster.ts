@@ -12,8 +12,6 @@ import { ENV, PODINFO_LABELS_FILE, DEFAULT_PORTS } from '@mayfly/webhook/inject/
 /** Variables the webhook sets besides those in ENV. */
 export const CLUSTER_ENV = {
   ...ENV,
-  capturePorts: 'MAYFLY_CAPTURE_PORTS',
-  controllerCa: 'MAYFLY_CONTROLLER_CA',
   logLevel: 'MAYFLY_LOG_LEVEL',
 } as const;
 

@@ -132,6 +132,8 @@ export async function runController(config: ControllerConfig, options: RunOption
   let certificate: CertificatePair;
   let stopCerts: () => void;
   let caPublisher: CaBundlePublisher | null = null;
+  /** The CA behind our serving certificate, handed to injected sidecars so they can verify the controller. */
+  let caBundle = '';
   if (config.tls.mode === 'files') {
     const files = new FileCertificates({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, onCertificate: (p) => setCertificate(p), onError: (err) => log.warn({ err: describeError(err) }, 'certificate reload failed') });
     certificate = await files.start();
@@ -147,7 +149,10 @@ export async function runController(config: ControllerConfig, options: RunOption
       dnsNames: tls.dnsNames,
       ipAddresses: tls.ipAddresses,
       onCertificate: (p) => setCertificate(p),
-      ...(config.webhook.enabled ? { onCaBundle: (bundle: string) => publisher.set(bundle) } : {}),
+      onCaBundle: async (bundle: string) => {
+        caBundle = bundle;
+        if (config.webhook.enabled) await publisher.set(bundle);
+      },
       onError: (err) => log.warn({ err: describeError(err) }, 'certificate renewal failed'),
     });
     certificate = await selfSigned.start();
@@ -161,7 +166,7 @@ export async function runController(config: ControllerConfig, options: RunOption
   if (config.webhook.enabled) {
     let settings;
     try {
-      settings = checkSettings(defaultSettings({ mayflyNamespace: config.namespace, controllerUrl: `https://${config.tls.mode === 'self-signed' ? config.tls.dnsNames[0] : 'mayfly-controller.mayfly-system.svc'}:${config.server.port}`, ...config.webhook.settings }));
+      settings = checkSettings(defaultSettings({ mayflyNamespace: config.namespace, controllerCa: caBundle, controllerUrl: `https://${config.tls.mode === 'self-signed' ? config.tls.dnsNames[0] : 'mayfly-controller.mayfly-system.svc'}:${config.server.port}`, ...config.webhook.settings }));
     } catch (err) {
       if (err instanceof WebhookError) throw new ConfigError([`webhook.settings: ${err.message}`]);
       throw err;

@@ -56,6 +56,7 @@ export const webhookConfigSchema = {
         excludeOutboundCidrs: { type: 'array', items: { type: 'string' } },
         excludeOutboundPorts: { type: 'array', items: port },
         controllerUrl: { type: 'string' },
+        controllerCa: { type: 'string' },
         nativeSidecars: { type: 'boolean' },
         mayflyNamespace: { type: 'string', minLength: 1 },
         tokenExpirationSeconds: { type: 'integer', minimum: 600 },

@@ -23,7 +23,7 @@ export const CA_CERT_FILE = 'ca.crt';
 /** The system roots plus the pod CA (PEM): for variables that replace the trust store. */
 export const CA_BUNDLE_FILE = 'bundle.crt';
 /** The same bundle as a PKCS#12 trust store for Java. */
-export const JAVA_TRUSTSTORE_FILE = 'truststore.p12';
+export const JAVA_TRUSTSTORE_FILE = 'truststore.jks';
 /** A trust store holds no secret; Java needs a password to read PKCS#12 all the same. */
 export const JAVA_TRUSTSTORE_PASSWORD = 'mayfly';
 /** Downward API files: `labels` (key="value" lines, as the kubelet writes them). */
@@ -72,6 +72,10 @@ export const ENV = {
   podinfoDir: 'MAYFLY_PODINFO_DIR',
   /** Comma-separated audiences with a token file in MAYFLY_TOKEN_DIR. */
   tokenAudiences: 'MAYFLY_TOKEN_AUDIENCES',
+  /** Comma-separated captured ports: one transparent listener each, from MAYFLY_OUTBOUND_PORT up. */
+  capturePorts: 'MAYFLY_CAPTURE_PORTS',
+  /** PEM of the CA that signs the controller's serving certificate (public; empty: system roots). */
+  controllerCa: 'MAYFLY_CONTROLLER_CA',
 } as const;
 
 /**

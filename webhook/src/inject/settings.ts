@@ -24,6 +24,7 @@ export function defaultSettings(overrides: Partial<InjectSettings> = {}): Inject
     excludeOutboundCidrs: ['10.96.0.1/32'],
     excludeOutboundPorts: [],
     controllerUrl: 'https://mayfly-controller.mayfly-system.svc:8443',
+    controllerCa: '',
     nativeSidecars: true,
     mayflyNamespace: 'mayfly-system',
     tokenExpirationSeconds: 3600,
@@ -43,6 +44,7 @@ export function settingsProblems(s: InjectSettings): string[] {
   if (!s.excludeOutboundPorts.every(port)) problems.push('excludeOutboundPorts must be ports');
   for (const c of s.excludeOutboundCidrs) if (!isCidr(c)) problems.push(`excludeOutboundCidrs: ${JSON.stringify(c)} is not a CIDR`);
   if (!/^https?:\/\/[^\s]+$/.test(s.controllerUrl)) problems.push('controllerUrl must be an http(s) URL');
+  if (s.controllerCa !== '' && !s.controllerCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('controllerCa must be PEM certificates or empty');
   if (!Number.isInteger(s.tokenExpirationSeconds) || s.tokenExpirationSeconds < 600) problems.push('tokenExpirationSeconds must be at least 600');
   if (s.mode !== 'transparent' && s.mode !== 'explicit') problems.push('mode must be transparent or explicit');
   return problems;

@@ -26,6 +26,8 @@ export interface InjectSettings {
   excludeOutboundPorts: number[];
   /** Where the sidecar fetches its policy (the controller's service). */
   controllerUrl: string;
+  /** PEM of the CA behind controllerUrl, given to the sidecar; empty means the system roots. */
+  controllerCa: string;
   /** Whether the cluster runs init containers with restartPolicy Always (Kubernetes >= 1.29). */
   nativeSidecars: boolean;
   /** Mayfly's own namespace: never injected, like kube-system. */

@@ -36,6 +36,8 @@ function sidecarEnv(plan: Plan): V1EnvVar[] {
     { name: ENV.outboundPort, value: String(s.ports.outbound) },
     { name: ENV.proxyPort, value: String(s.ports.proxy) },
     { name: ENV.healthPort, value: String(s.ports.health) },
+    { name: ENV.capturePorts, value: s.capturePorts.join(',') },
+    ...(s.controllerCa ? [{ name: ENV.controllerCa, value: s.controllerCa }] : []),
     { name: ENV.tokenDir, value: TOKEN_DIR },
     { name: ENV.caDir, value: CA_DIR },
     { name: ENV.podinfoDir, value: PODINFO_DIR },

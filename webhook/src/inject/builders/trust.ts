@@ -8,7 +8,7 @@ import { addVolume, appContainers, literal, setEnv, setMount } from './container
 
 export const JAVA_TRUST_OPTIONS = [
   `-Djavax.net.ssl.trustStore=${JAVA_TRUSTSTORE_PATH}`,
-  '-Djavax.net.ssl.trustStoreType=PKCS12',
+  '-Djavax.net.ssl.trustStoreType=JKS',
   `-Djavax.net.ssl.trustStorePassword=${JAVA_TRUSTSTORE_PASSWORD}`,
 ].join(' ');
 
