@@ -1,6 +1,8 @@
 // Wires one controller process: informers (supervised), the reconciler
 // (leader-elected), the config stream, the webhook and the broker, and the two
 // listeners. Decisions live in the modules it wires; this file only connects.
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { CompiledPolicy } from '@mayfly/crds';
 import { FileCertificates, SelfSignedCertificates } from '@mayfly/webhook/certs';
@@ -138,6 +140,9 @@ export async function runController(config: ControllerConfig, options: RunOption
     const files = new FileCertificates({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, onCertificate: (p) => setCertificate(p), onError: (err) => log.warn({ err: describeError(err) }, 'certificate reload failed') });
     certificate = await files.start();
     stopCerts = () => files.stop();
+    // cert-manager writes the issuing CA next to the pair (ca.crt); sidecars need it to verify us.
+    caBundle = await readFile(join(dirname(config.tls.certFile), 'ca.crt'), 'utf8').catch(() => '');
+    if (!caBundle) log.warn({ dir: dirname(config.tls.certFile) }, 'no ca.crt next to the serving certificate: sidecars will verify the controller against the system roots');
   } else {
     const tls = config.tls;
     caPublisher = new CaBundlePublisher(webhookCaBundlePatcher(kc, config.webhook.configurationName), clock, {
