@@ -4,7 +4,7 @@
 // CEL evaluator, on the defaulted object, as the API server evaluates them).
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { run } from '@bufbuild/cel';
+import { celEnv, parse as parseCel, plan as planCel, celError, type CelResult } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { workloadPolicySchema, type CelRule, type SchemaNode } from './crd.ts';
 import { API_VERSION, KIND } from './names.ts';
@@ -110,9 +110,28 @@ function toCel(value: unknown, schema: SchemaNode | undefined): unknown {
   return value;
 }
 
+/** Each rule is parsed and planned once, then evaluated for every policy. */
+const celPlans = new Map<string, (bindings: { self: never }) => CelResult>();
+let env: ReturnType<typeof celEnv> | undefined;
+
+function planFor(expr: string): (bindings: { self: never }) => CelResult {
+  let p = celPlans.get(expr);
+  if (!p) {
+    env ??= celEnv({ funcs: strings });
+    try {
+      p = planCel(env, parseCel(expr)) as (bindings: { self: never }) => CelResult;
+    } catch (err) {
+      const failure = celError(err);
+      p = () => failure;
+    }
+    celPlans.set(expr, p);
+  }
+  return p;
+}
+
 function evalRule(rule: CelRule, self: unknown): boolean | Error {
   try {
-    const result = run(rule.rule, { self: self as never }, { funcs: strings });
+    const result = planFor(rule.rule)({ self: self as never });
     if (result instanceof Error) return result;
     return result === true;
   } catch (err) {
