@@ -3,12 +3,10 @@
 // the operator; importing it by a computed specifier keeps the TypeScript
 // project references acyclic (e2e -> operator), and the interface below is the
 // part of it these tests use.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parse, stringify } from 'yaml';
+
 
 export interface RunResult {
   code: number;
@@ -45,37 +43,7 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const CHART = join(REPO, 'charts/mayfly');
 export const SA_USER = 'system:serviceaccount:mayfly-system:mayfly';
 
-/** kubectl that fails the test with its stderr when it fails. */
-export async function must(cp: ControlPlane, args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<string> {
-  const r = await cp.kubectl(args, opts);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
-export async function getJson<T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> {
-  return JSON.parse(await must(cp, ['get', ...args, '-o', 'json'])) as T;
-}
-
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-/** A token for `sa` bound to `pod`, for `audience` (TokenRequest through kubectl). */
-export async function podToken(cp: ControlPlane, namespace: string, sa: string, pod: string, audience = 'mayfly'): Promise<string> {
-  return (await must(cp, ['-n', namespace, 'create', 'token', sa, '--bound-object-kind', 'Pod', '--bound-object-name', pod, '--audience', audience, '--duration', '10m'])).trim();
-}
-
+/** Shared with the demo and the scenarios: the implementations live in @mayfly/e2e (mayfly.ts). */
 export interface ControllerProcess {
   identity: string;
   pid: number;
@@ -84,9 +52,7 @@ export interface ControllerProcess {
   logPath: string;
   logs(): Array<Record<string, unknown>>;
   metrics(): Promise<string>;
-  /** SIGTERM: a clean stop (a leader releases its lease). */
   stop(): Promise<number | null>;
-  /** SIGKILL: the process dies without a word. */
   kill(): Promise<void>;
   exited: Promise<number | null>;
 }
@@ -94,66 +60,33 @@ export interface ControllerProcess {
 export interface ControllerOptions {
   identity: string;
   kubeconfig: string;
-  /** The config file content (the chart's rendered config.yaml), before local overrides. */
   config: Record<string, unknown>;
   serverPort: number;
   opsPort: number;
   dir: string;
+  serverHost?: string;
   extraArgs?: string[];
-  /** Node flags for the controller process (e.g. --cpu-prof for a benchmark). */
   nodeArgs?: string[];
 }
 
-/** The chart's configuration as the installed release rendered it. */
-export async function releaseConfig(cp: ControlPlane, namespace = 'mayfly-system', release = 'mayfly'): Promise<Record<string, unknown>> {
-  const cm = await getJson<{ data: Record<string, string> }>(cp, ['-n', namespace, 'configmap', `${release}-config`]);
-  return parse(cm.data['config.yaml'] as string) as Record<string, unknown>;
+interface MayflyHelpers {
+  must(cp: ControlPlane, args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<string>;
+  getJson<T>(cp: ControlPlane, args: string[]): Promise<T>;
+  until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs?: number, intervalMs?: number): Promise<T>;
+  releaseConfig(cp: ControlPlane, namespace?: string, release?: string): Promise<Record<string, unknown>>;
+  startController(o: ControllerOptions): Promise<ControllerProcess>;
+  webhookToLocal(cp: ControlPlane, name: string, port: number): Promise<void>;
+  installCa(cp: ControlPlane, secret?: string): Promise<string>;
 }
 
-/** Runs `mayfly controller` from the repository as a child process, with the chart's config plus local listen addresses. */
-export async function startController(o: ControllerOptions): Promise<ControllerProcess> {
-  const tls = { ...(o.config.tls as Record<string, unknown>), ipAddresses: ['127.0.0.1'] };
-  const config = { ...o.config, tls, server: { host: '127.0.0.1', port: o.serverPort }, ops: { host: '127.0.0.1', port: o.opsPort }, logLevel: 'debug' };
-  const configPath = join(o.dir, `${o.identity}.config.yaml`);
-  writeFileSync(configPath, stringify(config));
-  const logPath = join(o.dir, `${o.identity}.log`);
-  const fd = openSync(logPath, 'a');
-  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), join(REPO, 'cli/src/main.ts'), 'controller', '--config', configPath, '--kubeconfig', o.kubeconfig, ...(o.extraArgs ?? [])], {
-    stdio: ['ignore', fd, fd],
-    env: { PATH: process.env.PATH, POD_NAME: o.identity, POD_NAMESPACE: 'mayfly-system' },
-  });
-  closeSync(fd);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const logs = (): Array<Record<string, unknown>> =>
-    readFileSync(logPath, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  let done = false;
-  void exited.then(() => (done = true));
-  await until(`controller ${o.identity} to start (log ${logPath})`, () => {
-    if (done) throw new Error(`controller exited: ${readFileSync(logPath, 'utf8').slice(-2000)}`);
-    return logs().some((l) => l.msg === 'controller started');
-  }, 60_000);
-  const proc: ControllerProcess = {
-    identity: o.identity,
-    pid: child.pid as number,
-    serverPort: o.serverPort,
-    opsPort: o.opsPort,
-    logPath,
-    logs,
-    metrics: async () => (await fetch(`http://127.0.0.1:${o.opsPort}/metrics`)).text(),
-    stop: async () => {
-      if (!done) child.kill('SIGTERM');
-      return exited;
-    },
-    kill: async () => {
-      if (!done) child.kill('SIGKILL');
-      await exited;
-    },
-    exited,
-  };
-  return proc;
+const MAYFLY_HELPERS = '@mayfly/e2e/mayfly';
+const helpers = (await import(MAYFLY_HELPERS)) as MayflyHelpers;
+export const { must, until, releaseConfig, startController, webhookToLocal, installCa } = helpers;
+export const getJson = <T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> => helpers.getJson<T>(cp, args);
+
+/** A token for `sa` bound to `pod`, for `audience` (TokenRequest through kubectl). */
+export async function podToken(cp: ControlPlane, namespace: string, sa: string, pod: string, audience = 'mayfly'): Promise<string> {
+  return (await must(cp, ['-n', namespace, 'create', 'token', sa, '--bound-object-kind', 'Pod', '--bound-object-name', pod, '--audience', audience, '--duration', '10m'])).trim();
 }
 
 /** The value of a metric sample (first match), or undefined. */
@@ -166,21 +99,6 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
   }
   return undefined;
-}
-
-/** Points the chart's service-based webhook at a local controller (the API server cannot reach a Service here). */
-export async function webhookToLocal(cp: ControlPlane, name: string, port: number): Promise<void> {
-  const patch = [
-    { op: 'remove', path: '/webhooks/0/clientConfig/service' },
-    { op: 'add', path: '/webhooks/0/clientConfig/url', value: `https://127.0.0.1:${port}/mutate` },
-  ];
-  await must(cp, ['patch', 'mutatingwebhookconfiguration', name, '--type=json', '-p', JSON.stringify(patch)]);
-}
-
-/** The CA a self-signed install keeps in its Secret. */
-export async function installCa(cp: ControlPlane, secret = 'mayfly-webhook-ca'): Promise<string> {
-  const s = await getJson<{ data: Record<string, string> }>(cp, ['-n', 'mayfly-system', 'secret', secret]);
-  return Buffer.from(s.data['ca.crt'] as string, 'base64').toString('utf8');
 }
 
 export interface Installed {
