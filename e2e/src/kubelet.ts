@@ -119,6 +119,7 @@ export async function runPod(opts: RunPodOptions): Promise<RunningPod> {
   const uid = pod.metadata?.uid as string;
   const sa = pod.spec?.serviceAccountName ?? 'default';
   mkdirSync(opts.dir, { recursive: true });
+  chmodSync(opts.dir, 0o755);
   const shimBin = writeShims(opts.dir);
   const volumes = new Map<string, Volume>();
   const daemons: Daemon[] = [];
@@ -153,6 +154,7 @@ export async function runPod(opts: RunPodOptions): Promise<RunningPod> {
       for (const src of v.projected.sources ?? []) {
         const t = src.serviceAccountToken;
         if (t) {
+          // As the kubelet: the file is root's with defaultMode, unless every container runs as one UID (then it is that UID's).
           const mode = v.projected.defaultMode ?? 0o644;
           const refresh = async () => write(t.path, await tokenFor(t.audience, t.expirationSeconds ?? 3600), mode);
           await refresh();

@@ -169,8 +169,14 @@ export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) 
   log('helm install: chart installed (CRD, RBAC, webhook configuration, Deployment, Service, NetworkPolicy)');
   const saKubeconfig = cp.impersonatingKubeconfig(CONTROLLER_SA);
   const config = await releaseConfig(cp);
-  const start = async (identity: string, overrides: Record<string, unknown> = {}) =>
-    startController({ identity, kubeconfig: saKubeconfig, config: { ...config, ...o.overrides, ...overrides }, serverPort: await freePort(), opsPort: await freePort(), dir, serverHost: '0.0.0.0' });
+  const start = async (identity: string, overrides: Record<string, unknown> = {}) => {
+    const serverPort = await freePort();
+    // In a cluster the Service maps 8443 to the controller; here sidecars reach the local process on its own port.
+    const webhook = config.webhook as { settings?: Record<string, unknown> };
+    const url = `https://${CONTROLLER_HOST}:${serverPort}`;
+    const merged = { ...config, webhook: { ...webhook, settings: { ...webhook.settings, controllerUrl: url } }, broker: { ...(config.broker as object), issuer: url }, ...o.overrides, ...overrides };
+    return startController({ identity, kubeconfig: saKubeconfig, config: merged, serverPort, opsPort: await freePort(), dir, serverHost: '0.0.0.0' });
+  };
   const controller = await start('mayfly-controller-0');
   log(`controller: running as ${CONTROLLER_SA} (the chart's RBAC), https on :${controller.serverPort}`);
   await until('the caBundle', async () => (await getJson<{ webhooks: Array<{ clientConfig: { caBundle?: string } }> }>(cp, ['mutatingwebhookconfiguration', 'mayfly'])).webhooks[0]?.clientConfig.caBundle, 30_000);

@@ -98,3 +98,28 @@ export async function createServiceHost(): Promise<ServiceHost> {
   const { netns, peer, hostIf } = await createNamespace('svc', index);
   return { netns, ip: peer, stop: () => destroy('svc', index, netns, hostIf) };
 }
+
+export interface ServiceAddress {
+  /** An address on the host's loopback interface that every pod network routes to. */
+  ip: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A host address for stand-ins of outside services (and the controller): the
+ * test binds servers in-process to it, and pods reach it through their default
+ * route, so assertions can read what those servers received directly.
+ */
+export async function createServiceAddress(): Promise<ServiceAddress> {
+  const index = allocate('svc');
+  const ip = `10.252.${Math.floor(index / 250)}.${(index % 250) + 1}`;
+  await run('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']);
+  await sh(['ip', 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+  return {
+    ip,
+    async stop() {
+      await run('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']);
+      rmSync(join(ALLOC_DIR, 'svc', String(index)), { recursive: true, force: true });
+    },
+  };
+}

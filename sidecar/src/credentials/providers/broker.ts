@@ -65,7 +65,7 @@ export function createBrokerProvider(ctx: ProviderContext, opts: BrokerClientOpt
         return { value, expiresAt: Math.min(claims.exp * 1000, leaseEnd), id: claims.jti };
       } catch (err) {
         // A token that does not verify is never used or cached.
-        throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', `broker: issued token rejected (${err instanceof TokenError ? err.code : 'error'})`, { cause: err });
+        throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', `broker: issued token rejected (${err instanceof TokenError ? `${err.code}: ${err.message}` : 'error'})`, { cause: err });
       }
     },
   };
