@@ -19,7 +19,7 @@
 import { mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, type V1Container, type V1Pod, type V1Volume, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Volume, type KubeConfig } from '@kubernetes/client-node';
 import { run, startDaemon, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { type PodNetwork } from './pod-network.ts';
 
@@ -48,6 +48,8 @@ export interface RunningPod {
   logPath(container: string): string;
   /** Re-requests every projected token now (what the kubelet does at 80% of life). */
   rotateTokens(): Promise<void>;
+  /** Stops the containers and reports the pod's phase to the API server, as the kubelet does when a pod's main containers have exited. */
+  finish(phase: 'Succeeded' | 'Failed', exitCode: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -261,6 +263,25 @@ export async function runPod(opts: RunPodOptions): Promise<RunningPod> {
     logPath: (container) => join(opts.dir, `${container}.log`),
     async rotateTokens() {
       for (const v of pod.spec?.volumes ?? []) if (v.projected) await materialize(v);
+    },
+    async finish(phase, exitCode) {
+      for (const t of timers) clearInterval(t);
+      // Native sidecars are stopped once the main containers have exited.
+      for (const d of daemons.reverse()) await d.stop();
+      daemons.length = 0;
+      const now = new Date().toISOString();
+      const terminated = (name: string, code: number) => ({ name, image: byName.get(name)?.image ?? '', imageID: '', ready: false, restartCount: 0, started: false, state: { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt: now, finishedAt: now } } });
+      await core.patchNamespacedPodStatus({
+        name: opts.name,
+        namespace: opts.namespace,
+        body: {
+          status: {
+            phase,
+            initContainerStatuses: (pod.spec?.initContainers ?? []).map((c) => terminated(c.name, 0)),
+            containerStatuses: (pod.spec?.containers ?? []).map((c) => terminated(c.name, exitCode)),
+          },
+        },
+      }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     },
     async stop() {
       for (const t of timers) clearInterval(t);

@@ -153,6 +153,8 @@ export interface Installation {
   controller: ControllerProcess;
   /** Starts another controller replica with the chart's config and RBAC. */
   startReplica(identity: string, overrides?: Record<string, unknown>): Promise<ControllerProcess>;
+  /** Stops the controller (SIGTERM) and starts a new process on the same address, as a rolled pod behind the Service. */
+  restartController(): Promise<ControllerProcess>;
   ca(): Promise<string>;
 }
 
@@ -169,8 +171,8 @@ export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) 
   log('helm install: chart installed (CRD, RBAC, webhook configuration, Deployment, Service, NetworkPolicy)');
   const saKubeconfig = cp.impersonatingKubeconfig(CONTROLLER_SA);
   const config = await releaseConfig(cp);
-  const start = async (identity: string, overrides: Record<string, unknown> = {}) => {
-    const serverPort = await freePort();
+  const start = async (identity: string, overrides: Record<string, unknown> = {}, port?: number) => {
+    const serverPort = port ?? (await freePort());
     // In a cluster the Service maps 8443 to the controller; here sidecars reach the local process on its own port.
     const webhook = config.webhook as { settings?: Record<string, unknown> };
     const url = `https://${CONTROLLER_HOST}:${serverPort}`;
@@ -193,5 +195,20 @@ export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) 
   }, 30_000, 500);
   await cp.kubectl(['delete', 'namespace', 'mayfly-probe', '--wait=false']);
   log('webhook: admission goes through the controller');
-  return { cp, dir, saKubeconfig, config, controller, startReplica: start, ca: () => installCa(cp) };
+  const installation: Installation = {
+    cp,
+    dir,
+    saKubeconfig,
+    config,
+    controller,
+    startReplica: (identity, overrides) => start(identity, overrides),
+    async restartController() {
+      const port = installation.controller.serverPort;
+      await installation.controller.stop();
+      installation.controller = await start(`mayfly-controller-${Date.now() % 100000}`, {}, port);
+      return installation.controller;
+    },
+    ca: () => installCa(cp),
+  };
+  return installation;
 }
