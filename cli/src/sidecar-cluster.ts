@@ -106,7 +106,8 @@ export function clusterSettings(env: NodeJS.ProcessEnv, readFile: (path: string)
   const transparent = mode === 'transparent' ? [...listenerPorts(outbound, capture)].map(([captures, p]) => ({ captures, port: p })) : [];
   const config: SidecarConfig = {
     // Images are not in the downward API: posture is enforced by the controller
-    // (it streams only the policies whose posture the pod satisfies) and by the broker.
+    // (operator/src/stream/hub.ts streams only the policies whose posture the
+    // pod's images satisfy) and again by the broker when it issues.
     identity: { namespace, name, uid, serviceAccount, labels, images: [] },
     listeners: {
       address: '::',

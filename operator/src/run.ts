@@ -84,7 +84,9 @@ export async function runController(config: ControllerConfig, options: RunOption
       pod: (namespace, name) => {
         const pod = informers.pods.get(name, namespace);
         if (!pod?.metadata?.uid) return undefined;
-        return { uid: pod.metadata.uid, subject: { namespace, serviceAccount: pod.spec?.serviceAccountName || 'default', labels: pod.metadata.labels ?? {} } };
+        const own = new Set(['mayfly-sidecar', 'mayfly-init']);
+        const images = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].filter((c) => !own.has(c.name)).map((c) => c.image ?? '');
+        return { uid: pod.metadata.uid, subject: { namespace, serviceAccount: pod.spec?.serviceAccountName || 'default', labels: pod.metadata.labels ?? {} }, images };
       },
     },
     clock,

@@ -8,12 +8,13 @@ import { selects, type CompiledPolicy, type PodSubject } from '@mayfly/crds';
 import { snapshotMessage, type StreamMessage } from '@mayfly/sidecar/control/protocol';
 import type { Clock, TimerHandle } from '../machinery/clock.ts';
 import { grants } from '../policies/compiled-cache.ts';
+import { checkPosture } from '../broker/posture.ts';
 
 export interface HubSources {
   /** The valid compiled policies of a namespace, expired ones included. */
   policies(namespace: string): readonly CompiledPolicy[];
-  /** The pod as the informer cache has it now, or undefined if it is not (yet) there. */
-  pod(namespace: string, name: string): { uid: string; subject: PodSubject } | undefined;
+  /** The pod as the informer cache has it now, or undefined if it is not (yet) there. `images`: its app images (not Mayfly's own). */
+  pod(namespace: string, name: string): { uid: string; subject: PodSubject; images: readonly string[] } | undefined;
 }
 
 export interface Subscriber {
@@ -36,9 +37,20 @@ export interface HubHooks {
   onPush?: (sub: Subscriber, revision: string, policies: number) => void;
 }
 
-/** The policies a pod gets at `now`: they select it and have not expired. Pure. */
-export function policiesFor(subject: PodSubject, policies: readonly CompiledPolicy[], now: number): CompiledPolicy[] {
-  return policies.filter((p) => selects(p, subject) && grants(p, now));
+/**
+ * The policies a pod gets at `now`: they select it, have not expired, and the
+ * pod's images satisfy their posture. The sidecar cannot see its pod's images,
+ * so posture is decided here; while the images are unknown (`undefined`), a
+ * policy with posture rules is withheld. Pure.
+ */
+export function policiesFor(subject: PodSubject, policies: readonly CompiledPolicy[], now: number, images?: readonly string[]): CompiledPolicy[] {
+  return policies.filter((p) => selects(p, subject) && grants(p, now) && postureHolds(p, images));
+}
+
+function postureHolds(p: CompiledPolicy, images: readonly string[] | undefined): boolean {
+  const { allowedRegistries, requireDigest } = p.posture;
+  if (allowedRegistries.length === 0 && !requireDigest) return true;
+  return images !== undefined && checkPosture(p.posture, images).ok;
 }
 
 export class ConfigHub {
@@ -134,7 +146,7 @@ export class ConfigHub {
     const subject = cached?.subject ?? sub.subject;
     const now = this.#clock.now();
     const all = this.#sources.policies(sub.namespace);
-    const mine = policiesFor(subject, all, now);
+    const mine = policiesFor(subject, all, now, cached?.images);
     this.#scheduleExpiry(mine);
     this.#send(entry, snapshotMessage(mine));
   }

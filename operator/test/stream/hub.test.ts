@@ -7,7 +7,7 @@ import { compiled } from '../helpers/objects.ts';
 
 function world() {
   const policies = new Map<string, CompiledPolicy[]>();
-  const pods = new Map<string, { uid: string; subject: PodSubject }>();
+  const pods = new Map<string, { uid: string; subject: PodSubject; images: readonly string[] }>();
   const sources: HubSources = {
     policies: (ns) => policies.get(ns) ?? [],
     pod: (ns, name) => pods.get(`${ns}/${name}`),
@@ -65,7 +65,7 @@ t.test('a pod relabelled into another policy gets it; a deleted pod is revoked a
   w.policies.set('payments', [compiled({ name: 'a' }), compiled({ name: 'b', matchLabels: { app: 'other' } })]);
   const api = subscriber('api', { app: 'payments' });
   hub.subscribe(api.sub);
-  w.pods.set('payments/api', { uid: 'uid-api', subject: { namespace: 'payments', serviceAccount: 'default', labels: { app: 'other' } } });
+  w.pods.set('payments/api', { uid: 'uid-api', subject: { namespace: 'payments', serviceAccount: 'default', labels: { app: 'other' } }, images: [] });
   hub.podChanged('payments');
   await flush();
   t.same(api.ids(), [['payments/a'], ['payments/b']]);
@@ -82,7 +82,7 @@ t.test('a pod re-created under the same name ends the old stream', async (t) => 
   w.policies.set('payments', [compiled({ name: 'a' })]);
   const api = subscriber('api', { app: 'payments' });
   hub.subscribe(api.sub);
-  w.pods.set('payments/api', { uid: 'uid-new', subject: api.sub.subject });
+  w.pods.set('payments/api', { uid: 'uid-new', subject: api.sub.subject, images: [] });
   hub.podChanged('payments');
   await flush();
   t.match(api.got.at(-1), { type: 'end', code: 'ERR_POD_DELETED' });
