@@ -20,6 +20,8 @@ export interface ClusterSidecarSettings {
   controllerUrl: string;
   /** PEM of the CA that signs the controller's serving certificate; empty means the system roots. */
   controllerCa: string;
+  /** The `iss` of broker tokens when it is not the controller's URL. */
+  brokerIssuer: string;
   tokenDir: string;
   tokenAudiences: string[];
 }
@@ -121,7 +123,7 @@ export function clusterSettings(env: NodeJS.ProcessEnv, readFile: (path: string)
     limits: { ...DEFAULT_LIMITS },
     logLevel,
   };
-  return { config, controllerUrl, controllerCa: env[CLUSTER_ENV.controllerCa] ?? '', tokenDir, tokenAudiences: audiences };
+  return { config, controllerUrl, controllerCa: env[CLUSTER_ENV.controllerCa] ?? '', brokerIssuer: env[CLUSTER_ENV.brokerIssuer] ?? '', tokenDir, tokenAudiences: audiences };
 }
 
 /** Builds the parts of a cluster sidecar: projected tokens, the config stream, the credential cache. */
@@ -140,12 +142,23 @@ export async function startClusterSidecar(settings: ClusterSidecarSettings, sign
     ...(ca ? { ca } : {}),
     log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
   });
-  const credentials = createCredentialSource({
+  const { CounterMetrics } = await import('@mayfly/sidecar/credentials/metrics');
+  const counters = new CounterMetrics();
+  const source = createCredentialSource({
     tokenSource: tokens,
     identity: settings.config.identity,
     brokerURL: settings.controllerUrl,
+    ...(settings.brokerIssuer ? { brokerIssuer: settings.brokerIssuer } : {}),
     ...(ca ? { brokerCA: ca } : {}),
     logger: log,
+    metrics: counters,
+  });
+  // The cache counts hits, misses, refreshes and failures; /metrics reads them.
+  const credentials = Object.assign(source, {
+    stats: () => {
+      const c = counters.snapshot();
+      return { hits: c.hit, misses: c.miss, refreshes: c.refresh, failures: c.failure };
+    },
   });
   const sidecar = buildSidecar(settings.config, { config, credentials, logger: log });
   try {

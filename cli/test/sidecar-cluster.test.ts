@@ -8,7 +8,7 @@ const ENV = {
   MAYFLY_CONTROLLER_URL: 'https://mayfly-controller.mayfly-system.svc:8443', MAYFLY_MODE: 'transparent',
   MAYFLY_OUTBOUND_PORT: '15001', MAYFLY_PROXY_PORT: '15080', MAYFLY_HEALTH_PORT: '15021',
   MAYFLY_TOKEN_DIR: '/var/run/secrets/mayfly/tokens', MAYFLY_CA_DIR: '/var/run/mayfly/ca', MAYFLY_PODINFO_DIR: '/var/run/mayfly/podinfo',
-  MAYFLY_TOKEN_AUDIENCES: 'mayfly,sts.amazonaws.com', MAYFLY_CAPTURE_PORTS: '80,443,8443',
+  MAYFLY_TOKEN_AUDIENCES: 'mayfly,sts.amazonaws.com', MAYFLY_CAPTURE_PORTS: '80,443,8443', MAYFLY_BROKER_ISSUER: 'https://issuer.example',
 };
 const files = { '/var/run/mayfly/podinfo/labels': 'app="payments"\npod-template-hash="7d9c"\nquote="a\\"b"\n' };
 const read = (p: string) => {
@@ -24,6 +24,8 @@ t.test('a complete environment', async (t) => {
   t.same(s.config.listeners.admin, { port: 15021, address: '::' });
   t.equal(s.config.trustDir, '/var/run/mayfly/ca');
   t.same(s.tokenAudiences, ['mayfly', 'sts.amazonaws.com']);
+  t.equal(s.brokerIssuer, 'https://issuer.example', 'the broker issuer when the chart sets one');
+  t.equal(clusterSettings({ ...ENV, MAYFLY_BROKER_ISSUER: undefined }, read).brokerIssuer, '', 'otherwise the controller URL is the issuer');
 });
 
 t.test('explicit mode binds no transparent listeners', async (t) => {

@@ -27,7 +27,7 @@ import { buildOpsApp, buildPlainHttpsApp } from './servers.ts';
 import { createAuthenticator } from './stream/auth.ts';
 import { ConfigHub } from './stream/hub.ts';
 import { configStreamRoutes } from './stream/routes.ts';
-import { mountBroker } from './broker-mount.ts';
+import { brokerIssuer, mountBroker } from './broker-mount.ts';
 
 export interface RunningController {
   /** Bound addresses (useful when a port of 0 was asked for). */
@@ -173,7 +173,7 @@ export async function runController(config: ControllerConfig, options: RunOption
   if (config.webhook.enabled) {
     let settings;
     try {
-      settings = checkSettings(defaultSettings({ mayflyNamespace: config.namespace, controllerCa: caBundle, controllerUrl: `https://${config.tls.mode === 'self-signed' ? config.tls.dnsNames[0] : 'mayfly-controller.mayfly-system.svc'}:${config.server.port}`, ...config.webhook.settings }));
+      settings = checkSettings(defaultSettings({ mayflyNamespace: config.namespace, controllerCa: caBundle, brokerIssuer: config.broker.enabled && config.broker.issuer ? brokerIssuer(config) : '', controllerUrl: `https://${config.tls.mode === 'self-signed' ? config.tls.dnsNames[0] : 'mayfly-controller.mayfly-system.svc'}:${config.server.port}`, ...config.webhook.settings }));
     } catch (err) {
       if (err instanceof WebhookError) throw new ConfigError([`webhook.settings: ${err.message}`]);
       throw err;

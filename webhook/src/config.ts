@@ -57,6 +57,7 @@ export const webhookConfigSchema = {
         excludeOutboundPorts: { type: 'array', items: port },
         controllerUrl: { type: 'string' },
         controllerCa: { type: 'string' },
+        brokerIssuer: { type: 'string' },
         nativeSidecars: { type: 'boolean' },
         mayflyNamespace: { type: 'string', minLength: 1 },
         tokenExpirationSeconds: { type: 'integer', minimum: 600 },

@@ -76,6 +76,8 @@ export const ENV = {
   capturePorts: 'MAYFLY_CAPTURE_PORTS',
   /** PEM of the CA that signs the controller's serving certificate (public; empty: system roots). */
   controllerCa: 'MAYFLY_CONTROLLER_CA',
+  /** The `iss` of the broker's tokens when it is not the controller's URL (chart value broker.issuer). */
+  brokerIssuer: 'MAYFLY_BROKER_ISSUER',
 } as const;
 
 /**

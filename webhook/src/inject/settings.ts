@@ -25,6 +25,7 @@ export function defaultSettings(overrides: Partial<InjectSettings> = {}): Inject
     excludeOutboundPorts: [],
     controllerUrl: 'https://mayfly-controller.mayfly-system.svc:8443',
     controllerCa: '',
+    brokerIssuer: '',
     nativeSidecars: true,
     mayflyNamespace: 'mayfly-system',
     tokenExpirationSeconds: 3600,

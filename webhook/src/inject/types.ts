@@ -28,6 +28,8 @@ export interface InjectSettings {
   controllerUrl: string;
   /** PEM of the CA behind controllerUrl, given to the sidecar; empty means the system roots. */
   controllerCa: string;
+  /** The broker's token issuer when it differs from controllerUrl; empty: controllerUrl. */
+  brokerIssuer: string;
   /** Whether the cluster runs init containers with restartPolicy Always (Kubernetes >= 1.29). */
   nativeSidecars: boolean;
   /** Mayfly's own namespace: never injected, like kube-system. */

@@ -38,6 +38,7 @@ function sidecarEnv(plan: Plan): V1EnvVar[] {
     { name: ENV.healthPort, value: String(s.ports.health) },
     { name: ENV.capturePorts, value: s.capturePorts.join(',') },
     ...(s.controllerCa ? [{ name: ENV.controllerCa, value: s.controllerCa }] : []),
+    ...(s.brokerIssuer ? [{ name: ENV.brokerIssuer, value: s.brokerIssuer }] : []),
     { name: ENV.tokenDir, value: TOKEN_DIR },
     { name: ENV.caDir, value: CA_DIR },
     { name: ENV.podinfoDir, value: PODINFO_DIR },
