@@ -161,7 +161,7 @@ export interface Destination {
    */
   plaintext?: boolean;
   /**
-   * Allow this host to resolve to loopback, link-local or private addresses. Off by default, so that DNS cannot steer a credential to the node, the cloud metadata service or another pod.
+   * Allow this host to resolve to private addresses (RFC 1918 and unique-local IPv6), for APIs inside your network. Off by default, so that DNS cannot steer a credential to another pod or an internal service. Loopback and link-local addresses (the node, the cloud metadata service) are never allowed.
    */
   allowPrivateAddresses?: boolean;
   /**
