@@ -44,7 +44,7 @@ if (role === 'upstream') {
   const { FileConfigSource } = await import('@mayfly/sidecar/config/file-source');
   const { StaticCredentialSource } = await import('@mayfly/sidecar/local/static-credentials');
   const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/sidecar-config');
-  const { createLogger } = await import('@mayfly/sidecar/audit');
+  const { createLogger, logDestination } = await import('@mayfly/sidecar/audit');
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const policyFile = join(cfg.dir, 'policies.yaml');
@@ -64,7 +64,7 @@ if (role === 'upstream') {
       config: new FileConfigSource(policyFile),
       credentials: creds,
       // The audit log goes to a file, as a log shipper would read it.
-      logger: createLogger('info', (await import('pino')).default.destination({ dest: join(cfg.dir, 'audit.log'), sync: false })),
+      logger: createLogger('info', logDestination(join(cfg.dir, 'audit.log'))),
       // Bench names resolve to loopback; the benchmark measures the pipeline, not DNS.
       resolver: { resolve: async () => '127.0.0.1' },
     },
@@ -82,9 +82,11 @@ let last = process.cpuUsage();
 process.on('message', (m: { op?: string }) => {
   if (m.op === 'stats') {
     const now = process.cpuUsage();
-    process.send?.({ cpuMs: (now.user - last.user + now.system - last.system) / 1000, rss: process.memoryUsage().rss });
+    const mem = process.memoryUsage();
+    process.send?.({ cpuMs: (now.user - last.user + now.system - last.system) / 1000, rss: mem.rss, heap: { total: Math.round(mem.heapTotal / 2 ** 20), used: Math.round(mem.heapUsed / 2 ** 20), external: Math.round(mem.external / 2 ** 20) } });
     last = now;
   }
   if (m.op === 'exit') process.exit(0); // a clean exit writes --cpu-prof / --heap-prof output
 });
 process.send?.({ ready: true, ports });
+

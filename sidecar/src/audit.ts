@@ -1,5 +1,11 @@
 // The root logger (with the fixed redact list) and the audit record: one JSON
 // line per decision. Credentials appear by id and expiry, never by value.
+//
+// Audit lines are the hot path (one per request), so they skip pino's generic
+// object walk and redaction: `audit()` copies the AuditRecord field by field
+// (a whitelist: nothing else can reach the line, which is stronger than a
+// redact list) and writes one line in pino's exact format (level, time, the
+// logger's bindings, msg) to the logger's own destination.
 import pino, { type Logger, type DestinationStream } from 'pino';
 import type { PodIdentity } from './contracts.ts';
 
@@ -19,7 +25,18 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, base: { component: 'mayfly-sidecar' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino({ level, base: { component: 'mayfly-sidecar' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? logDestination(1));
+}
+
+/**
+ * Where the sidecar logs: one synchronous write(2) per line (stdout by default).
+ * Measured cheaper than pino's default asynchronous writes, each of which is a
+ * round trip through the libuv thread pool; and nothing is ever held in memory,
+ * so a SIGTERM drain or a crash loses no audit line. A slow reader blocks the
+ * writer rather than growing an unbounded buffer.
+ */
+export function logDestination(dest: number | string = 1): DestinationStream {
+  return pino.destination({ dest, sync: true });
 }
 
 export interface AuditRecord {
@@ -43,6 +60,44 @@ export interface AuditRecord {
   stripped?: string[];
 }
 
+/** The record with only its declared fields, in a fixed order. */
+function whitelisted(r: AuditRecord): Record<string, unknown> {
+  return {
+    pod: { namespace: r.pod.namespace, name: r.pod.name, serviceAccount: r.pod.serviceAccount },
+    destination: { host: r.destination.host, port: r.destination.port, tls: r.destination.tls },
+    decision: r.decision,
+    reason: r.reason,
+    method: r.method,
+    path: r.path,
+    policy: r.policy,
+    mode: r.mode,
+    wouldDeny: r.wouldDeny,
+    credential: r.credential ? { id: r.credential.id, expiresAt: r.credential.expiresAt } : undefined,
+    status: r.status,
+    durationMs: r.durationMs,
+    traceparent: r.traceparent,
+    tracestate: r.tracestate,
+    error: r.error,
+    stripped: r.stripped,
+  };
+}
+
+interface PinoInternals {
+  [key: symbol]: unknown;
+}
+const { streamSym, timeSym, chindingsSym, lsCacheSym, needsMetadataGsym } = pino.symbols as unknown as Record<string, symbol>;
+
 export function audit(log: Logger, record: AuditRecord): void {
-  log.info({ audit: true, ...record }, record.wouldDeny ? 'would deny' : 'decision');
+  if (!log.isLevelEnabled('info')) return;
+  const msg = record.wouldDeny ? 'would deny' : 'decision';
+  const internals = log as unknown as PinoInternals;
+  const stream = internals[streamSym as symbol] as { write(line: string): unknown; [key: symbol]: unknown } | undefined;
+  const levelPrefix = (internals[lsCacheSym as symbol] as Record<number, string> | undefined)?.[log.levels.values.info as number];
+  if (!stream || typeof levelPrefix !== 'string' || stream[needsMetadataGsym as symbol] === true) {
+    log.info({ audit: true, ...whitelisted(record) }, msg); // a multistream or an unusual logger: the generic path
+    return;
+  }
+  const time = (internals[timeSym as symbol] as () => string)();
+  const fields = JSON.stringify(whitelisted(record));
+  stream.write(`${levelPrefix}${time}${internals[chindingsSym as symbol] as string},"audit":true,${fields.slice(1, -1)},"msg":"${msg}"}\n`);
 }

@@ -268,9 +268,14 @@ t.test('13b an upstream signed by the pod CA is not trusted', async (t) => {
   const pool = (await import('../src/pipeline/forward.ts')).UpstreamPool;
   const p = new pool({ extraCa: [ca.cert], maxAgents: 4, maxSocketsPerAgent: 4, idleTimeoutMs: 1000 });
   const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
-    const req = p.request({ tls: true, host: 'selfsigned.example.com', port: (podCaUpstream.address() as net.AddressInfo).port, address: '127.0.0.1', credentialId: 'x' }, 'GET', '/', ['Host', 'selfsigned.example.com', 'Authorization', 'Bearer SECRET-T']);
-    req.on('error', resolve);
-    req.end();
+    const target = { tls: true, host: 'selfsigned.example.com', port: (podCaUpstream.address() as net.AddressInfo).port, address: '127.0.0.1', credentialId: 'x' };
+    p.request(target, 'GET', '/', ['Host', 'selfsigned.example.com', 'Authorization', 'Bearer SECRET-T'], null, 5000, {
+      onConnect: () => {},
+      onHeaders: () => true,
+      onData: () => true,
+      onComplete: () => resolve(Object.assign(new Error('answered'), { code: 'ANSWERED' })),
+      onError: (e: Error) => resolve(e as NodeJS.ErrnoException),
+    });
   });
   t.match(err.code, /UNABLE_TO|SELF_SIGNED|CERT/);
   t.equal(bytes, 0, 'no request bytes were written');

@@ -2,12 +2,16 @@
 // a proxy must not (THREATS.md 1, 3, 8): exactly one Host, at most one framing
 // header, Transfer-Encoding exactly "chunked", no control characters. Pure.
 
-export type FramingResult = { ok: true; host: string } | { ok: false; reason: string };
+/** How the request body is framed: none, a Content-Length (maybe 0), or chunked. */
+export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
+
+export type FramingResult = { ok: true; host: string; body: BodyFraming } | { ok: false; reason: string };
 
 export function checkFraming(rawHeaders: readonly string[], httpVersion: string): FramingResult {
   const hosts: string[] = [];
   let contentLength = 0;
   let transferEncoding = 0;
+  let length = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
     const value = rawHeaders[i + 1] as string;
@@ -16,6 +20,7 @@ export function checkFraming(rawHeaders: readonly string[], httpVersion: string)
     else if (name === 'content-length') {
       contentLength++;
       if (!/^[0-9]{1,15}$/.test(value.trim())) return { ok: false, reason: 'malformed Content-Length' };
+      length = Number(value.trim());
     } else if (name === 'transfer-encoding') {
       transferEncoding++;
       if (value.trim().toLowerCase() !== 'chunked') return { ok: false, reason: 'Transfer-Encoding other than "chunked"' };
@@ -27,5 +32,6 @@ export function checkFraming(rawHeaders: readonly string[], httpVersion: string)
   if (transferEncoding > 0 && httpVersion === '1.0') return { ok: false, reason: 'Transfer-Encoding on HTTP/1.0' };
   if (hosts.length > 1) return { ok: false, reason: 'more than one Host header' };
   if (hosts.length === 0) return { ok: false, reason: 'no Host header' };
-  return { ok: true, host: hosts[0] as string };
+  const body: BodyFraming = transferEncoding > 0 ? { kind: 'chunked' } : contentLength > 0 ? { kind: 'length', length } : { kind: 'none' };
+  return { ok: true, host: hosts[0] as string, body };
 }

@@ -37,17 +37,23 @@ function sidecarOnly(name: string, injected: string | null, signing = false): bo
   return SIDECAR_ONLY.has(name) || name.startsWith('x-amz-') || name.startsWith('x-mayfly-') || name === injected;
 }
 
-/** Header names the app's Connection header lists (they are hop-by-hop too). */
-export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const out = new Set<string>();
+/** Header names a Connection header lists (they are hop-by-hop too); null when there is none. */
+function listedTokens(rawHeaders: readonly string[]): Set<string> | null {
+  let out: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() !== 'connection') continue;
+    const name = rawHeaders[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     for (const t of (rawHeaders[i + 1] as string).split(',')) {
       const token = t.trim().toLowerCase();
-      if (token) out.add(token);
+      if (token) (out ??= new Set()).add(token);
     }
   }
   return out;
+}
+
+/** Header names the app's Connection header lists (they are hop-by-hop too). */
+export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
+  return listedTokens(rawHeaders) ?? new Set();
 }
 
 export interface ForwardHeaderOptions {
@@ -60,41 +66,80 @@ export interface ForwardHeaderOptions {
 }
 
 /**
- * The app's headers that go upstream, as [name, value] pairs in their order,
- * without Host (the forwarder sets it) and without what must not cross.
+ * The strip pass in one walk over the app's raw headers: what goes upstream is
+ * appended to `out` as flat name, value pairs in the app's order, without Host
+ * (the forwarder sets it), hop-by-hop headers, what Connection names, Expect
+ * (the sidecar already answered 100-continue) and, on credentialed routes,
+ * what only the sidecar may set; the names of those are added to `stripped`
+ * once each (lowercase, for audit).
  */
-export function forwardRequestHeaders(rawHeaders: readonly string[], opts: ForwardHeaderOptions): Array<[string, string]> {
-  const listed = connectionTokens(rawHeaders);
-  const out: Array<[string, string]> = [];
+export function appendRequestHeaders(rawHeaders: readonly string[], opts: ForwardHeaderOptions, out: string[], stripped: string[] | null): void {
+  const listed = listedTokens(rawHeaders);
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
-    if (lower === 'host' || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    if (opts.strip && sidecarOnly(lower, opts.injectedHeader, opts.signing)) continue;
-    out.push([name, rawHeaders[i + 1] as string]);
+    if (lower === 'host') continue;
+    if (opts.strip && sidecarOnly(lower, opts.injectedHeader, opts.signing)) {
+      if (stripped !== null && !stripped.includes(lower)) stripped.push(lower);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || lower === 'expect' || (listed !== null && listed.has(lower))) continue;
+    out.push(name, rawHeaders[i + 1] as string);
   }
+}
+
+/**
+ * The app's headers that go upstream, as [name, value] pairs in their order
+ * (see appendRequestHeaders).
+ */
+export function forwardRequestHeaders(rawHeaders: readonly string[], opts: ForwardHeaderOptions): Array<[string, string]> {
+  const flat: string[] = [];
+  appendRequestHeaders(rawHeaders, opts, flat, null);
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
   return out;
 }
 
 /** Which headers the app sent that the strip pass removed (names only, for audit). */
 export function strippedNames(rawHeaders: readonly string[], injected: string | null, signing = false): string[] {
-  const out = new Set<string>();
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = (rawHeaders[i] as string).toLowerCase();
-    if (sidecarOnly(lower, injected, signing)) out.add(lower);
-  }
-  return [...out];
+  const stripped: string[] = [];
+  appendRequestHeaders(rawHeaders, { strip: true, injectedHeader: injected, signing }, [], stripped);
+  return stripped;
 }
 
-/** Upstream response headers that go back to the app. */
+/** Upstream response headers that go back to the app, as [name, value] pairs. */
 export function forwardResponseHeaders(rawHeaders: readonly string[]): Array<[string, string]> {
-  const listed = connectionTokens(rawHeaders);
+  const listed = listedTokens(rawHeaders);
   const out: Array<[string, string]> = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
     out.push([name, rawHeaders[i + 1] as string]);
   }
   return out;
+}
+
+/** Upstream response headers (raw, as the HTTP parser hands them over) that go back to the app, appended flat to `out`. */
+export function appendResponseHeaders(raw: readonly Buffer[], out: string[]): void {
+  const strings: string[] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) strings[i] = (raw[i] as Buffer).toString('latin1');
+  const listed = listedTokens(strings);
+  for (let i = 0; i < strings.length; i += 2) {
+    const name = strings[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
+    out.push(name, strings[i + 1] as string);
+  }
+}
+
+/** W3C trace context the app sent (first of each), for the audit line. */
+export function traceContext(rawHeaders: readonly string[], into: { traceparent?: string; tracestate?: string }): void {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 11 && name.length !== 10) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'traceparent') into.traceparent ??= rawHeaders[i + 1] as string;
+    else if (lower === 'tracestate') into.tracestate ??= rawHeaders[i + 1] as string;
+  }
 }

@@ -3,13 +3,13 @@
 // this file only strings them together with the I/O.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { CompiledDestination, CompiledPolicy } from '@mayfly/crds';
+import type { CompiledDestination, CompiledInjection, CompiledPolicy } from '@mayfly/crds';
 import { CredentialError, type Credential, type CredentialSource, type PodIdentity, type PolicySnapshot } from '../contracts.ts';
 import { audit, type AuditRecord } from '../audit.ts';
 import type { Metrics } from '../metrics.ts';
 import { DENY_MESSAGES, decide, hostMatches, type Decision } from '../policy/decide.ts';
 import { checkStrictPath } from '../http/path.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, strippedNames } from '../http/headers.ts';
+import { appendRequestHeaders, traceContext } from '../http/headers.ts';
 import { InjectError, injectCredential, injectedHeaderName, type RequestSigner } from '../http/inject.ts';
 import { formatAuthority } from '../http/authority.ts';
 import { ResolveError, type Resolver } from '../net/resolve.ts';
@@ -17,6 +17,8 @@ import type { UpstreamPool, UpstreamTarget } from './forward.ts';
 import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
 import { writeError, type SidecarError } from './respond.ts';
 import { awsRequestSigner, signerFailure } from './aws-signer.ts';
+import { HostPolicies } from './host-policies.ts';
+import { relay } from './relay.ts';
 
 export interface PipelineState {
   snapshot: PolicySnapshot;
@@ -79,20 +81,20 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
 
 export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessage) => ConnInfo) {
   const { state, log, metrics } = deps;
+  const hostPolicies = new HostPolicies();
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const conn = connInfo(req);
+    const identity = state.identity;
     const record: AuditRecord = {
-      pod: { namespace: state.identity.namespace, name: state.identity.name, serviceAccount: state.identity.serviceAccount },
+      pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount },
       destination: { host: '', port: conn.port ?? 0, tls: conn.tls },
       decision: 'deny',
       reason: '',
       method: req.method ?? '',
     };
-    const traceparent = req.headers.traceparent;
-    if (typeof traceparent === 'string') record.traceparent = traceparent;
-    if (typeof req.headers.tracestate === 'string') record.tracestate = req.headers.tracestate;
+    traceContext(req.rawHeaders, record);
     if (state.draining) res.shouldKeepAlive = false;
 
     const finish = (): void => {
@@ -106,6 +108,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       record.decision = decision;
       if (e.code !== 'policy-denied') record.reason = e.code;
       record.error = e.message;
+      if (e.status === 499) record.status = 499;
       writeError(res, e);
       finish();
     };
@@ -113,10 +116,12 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     const parsed = parseRequest(req, conn);
     if (!parsed.ok) return fail(parsed.error);
     const r = parsed.request;
-    record.destination = { host: r.authority.host, port: r.port, tls: r.tls };
+    const host = r.authority.host;
+    record.destination = { host, port: r.port, tls: r.tls };
     record.path = r.target.path;
 
-    let decision: Decision = decide(state.snapshot.policies, state.identity, { host: r.authority.host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
+    const known = hostPolicies.get(state.snapshot, identity, host);
+    let decision: Decision = known.length === 0 ? PASSTHROUGH : decide(known, identity, { host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
     if (decision.action !== 'passthrough') {
       record.policy = decision.policy.id;
       record.mode = decision.mode;
@@ -139,7 +144,8 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       record.wouldDeny = decision.wouldDeny;
     } else record.decision = decision.action;
 
-    void forward(req, res, r, decision, record).then(finish, (err: unknown) => {
+    forward(req, res, r, decision, record).then(finish, (err: unknown) => {
+      req.resume();
       const e = failureOf(err);
       if (!e) log.error({ err }, 'pipeline failed');
       fail(e ?? { status: 502, code: 'internal', message: 'request failed in the sidecar' }, record.decision);
@@ -148,10 +154,11 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
 
   async function forward(req: IncomingMessage, res: ServerResponse, r: ParsedRequest, decision: Decision, record: AuditRecord): Promise<void> {
     const policy = decision.action === 'passthrough' ? null : decision.policy;
+    const policyId = policy?.id;
     const dest = policy ? destinationFor(policy, r.authority.host, r.port) : undefined;
     const enforce = decision.action === 'allow';
     const injection = enforce && policy ? policy.credential.inject : null;
-    const injected = injection ? injectedHeaderName(injection) : null;
+    const signing = injection?.kind === 'awsSigV4';
 
     let credential: Credential | null = null;
     if (enforce && policy) {
@@ -161,48 +168,32 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       } catch (err) {
         const code = err instanceof CredentialError ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
         deps.metrics.credentialErrors.inc({ code });
-        req.resume();
-        throw Object.assign(new Error('credential'), { sidecar: { status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id } satisfies SidecarError });
+        throw sidecarError({ status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id });
       }
       record.credential = { id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() };
     }
 
-    const signing = injection?.kind === 'awsSigV4';
-    let headers = forwardRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injected, signing });
-    if (enforce) {
-      const stripped = strippedNames(req.rawHeaders, injected, signing);
-      if (stripped.length > 0) record.stripped = stripped;
-    }
+    const hostHeader = formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80);
+    let headers: string[] = ['Host', hostHeader];
+    const stripped: string[] | null = enforce ? [] : null;
+    appendRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injection ? injectedHeaderName(injection) : null, signing }, headers, stripped);
+    if (stripped !== null && stripped.length > 0) record.stripped = stripped;
     let query = r.target.query;
-    let body: Buffer | null = null;
+    let body: NodeJS.ReadableStream | Buffer | null = r.body.kind === 'chunked' || (r.body.kind === 'length' && r.body.length > 0) ? req : null;
+
     if (credential && injection) {
       if (injection.kind === 'awsSigV4') {
-        body = await readBody(req, deps.limits.maxSignedBodyBytes);
-        if (body === null) throw sidecarError({ status: 413, code: 'body-too-large', message: `the body of a signed request may be at most ${deps.limits.maxSignedBodyBytes} bytes`, policy: policy?.id, close: true });
-        // the body was read to sign it: it goes with an exact length, which is signed too
-        const hadBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-        headers = headers.filter(([k]) => !/^(content-length|expect)$/i.test(k));
-        if (hadBody || body.length > 0) headers.push(['content-length', String(body.length)]);
-        let signed;
-        try {
-          signed = await (deps.signer ?? awsRequestSigner)({ method: req.method ?? 'GET', host: formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80), path: r.target.path, query, headers, body, now: deps.now() }, credential, injection);
-        } catch (err) {
-          const f = signerFailure(err);
-          if (f) throw sidecarError({ ...f, ...(policy ? { policy: policy.id } : {}) });
-          throw err;
-        }
-        for (const [k, v] of signed.headers) {
-          if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v)) throw sidecarError({ status: 502, code: 'ERR_CREDENTIAL_INVALID', message: 'signer produced a header with CR, LF or NUL', policy: policy?.id });
-        }
+        const signed = await sign(req, r, hostHeader, headers, credential, injection, policyId);
         headers = signed.headers;
         query = signed.query;
+        body = signed.body;
       } else {
         try {
           const out = injectCredential(injection, credential, query);
-          headers.push(...out.headers);
+          for (const [k, v] of out.headers) headers.push(k, v);
           query = out.query;
         } catch (err) {
-          if (err instanceof InjectError) throw sidecarError({ status: 502, code: err.code, message: `credential not usable: ${err.message}`, policy: policy?.id });
+          if (err instanceof InjectError) throw sidecarError({ status: 502, code: err.code, message: `credential not usable: ${err.message}`, policy: policyId });
           throw err;
         }
       }
@@ -212,50 +203,49 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     try {
       address = await deps.resolver.resolve(r.authority.host, dest ? dest.allowPrivateAddresses : true);
     } catch (err) {
-      if (err instanceof ResolveError) throw sidecarError({ status: err.code === 'ERR_ADDRESS_FORBIDDEN' ? 403 : 502, code: err.code, message: err.message, ...(policy ? { policy: policy.id } : {}) });
+      if (err instanceof ResolveError) throw sidecarError({ status: err.code === 'ERR_ADDRESS_FORBIDDEN' ? 403 : 502, code: err.code, message: err.message, ...(policyId ? { policy: policyId } : {}) });
       throw err;
     }
 
     const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null, ...(dest?.caBundle ? { caBundle: dest.caBundle } : {}) };
-    const flat: string[] = ['Host', formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80)];
-    for (const [k, v] of headers) flat.push(k, v);
     const path = query === null ? r.target.path : `${r.target.path}?${query}`;
+    try {
+      const status = await relay(deps.pool, { target, method: req.method ?? 'GET', path, headers, body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res);
+      if (status !== undefined) record.status = status;
+    } catch (e) {
+      throw sidecarError(e as SidecarError);
+    }
+  }
 
-    await new Promise<void>((resolve, reject) => {
-      const up = deps.pool.request(target, req.method ?? 'GET', path, flat);
-      up.setTimeout(deps.limits.upstreamTimeoutMs, () => up.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' })));
-      let responded = false;
-      up.on('response', (upRes) => {
-        responded = true;
-        record.status = upRes.statusCode ?? 502;
-        const out: string[] = [];
-        for (const [k, v] of forwardResponseHeaders(upRes.rawHeaders)) out.push(k, v);
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
-        upRes.pipe(res);
-        upRes.on('error', () => res.destroy());
-        res.on('close', () => {
-          if (!upRes.complete) upRes.destroy();
-          resolve();
-        });
-      });
-      up.on('error', (err: NodeJS.ErrnoException) => {
-        if (responded) {
-          res.destroy();
-          resolve();
-          return;
-        }
-        const tlsFailure = typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS|SSL/.test(err.code);
-        reject(sidecarError({ status: 502, code: tlsFailure ? 'upstream-tls' : 'upstream-unreachable', message: tlsFailure ? `upstream certificate rejected (${err.code})` : `upstream unreachable (${err.code ?? err.message})`, ...(policy ? { policy: policy.id } : {}) }));
-      });
-      req.on('aborted', () => up.destroy());
-      if (body !== null) up.end(body);
-      else req.pipe(up);
-    }).catch((err: unknown) => {
-      req.resume();
+  /** Reads the body (bounded), replaces the placeholder signature with a real one over exactly what is forwarded. */
+  async function sign(req: IncomingMessage, r: ParsedRequest, hostHeader: string, flat: string[], credential: Credential, injection: Extract<CompiledInjection, { kind: 'awsSigV4' }>, policy: string | undefined): Promise<{ headers: string[]; query: string | null; body: Buffer }> {
+    const body = await readBody(req, deps.limits.maxSignedBodyBytes);
+    if (body === null) throw sidecarError({ status: 413, code: 'body-too-large', message: `the body of a signed request may be at most ${deps.limits.maxSignedBodyBytes} bytes`, policy, close: true });
+    // the body was read to sign it: it goes with an exact length, which is signed
+    // too, and only when the client (undici) sends one: for a body, or for a
+    // method that expects one (RFC 9110 8.6)
+    const method = req.method ?? 'GET';
+    const pairs: Array<[string, string]> = [];
+    for (let i = 2; i < flat.length; i += 2) if ((flat[i] as string).toLowerCase() !== 'content-length') pairs.push([flat[i] as string, flat[i + 1] as string]);
+    if (body.length > 0 || method === 'PUT' || method === 'POST' || method === 'PATCH' || method === 'QUERY') pairs.push(['content-length', String(body.length)]);
+    let signed;
+    try {
+      signed = await (deps.signer ?? awsRequestSigner)({ method, host: hostHeader, path: r.target.path, query: r.target.query, headers: pairs, body, now: deps.now() }, credential, injection);
+    } catch (err) {
+      const f = signerFailure(err);
+      if (f) throw sidecarError({ ...f, ...(policy ? { policy } : {}) });
       throw err;
-    });
+    }
+    const headers = ['Host', hostHeader];
+    for (const [k, v] of signed.headers) {
+      if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v)) throw sidecarError({ status: 502, code: 'ERR_CREDENTIAL_INVALID', message: 'signer produced a header with CR, LF or NUL', policy });
+      headers.push(k, v);
+    }
+    return { headers, query: signed.query, body };
   }
 }
+
+const PASSTHROUGH: Decision = { action: 'passthrough', reason: 'no-policy' };
 
 function sidecarError(e: SidecarError): Error {
   return Object.assign(new Error(e.message), { sidecar: e });

@@ -1,7 +1,7 @@
 // The front of the pipeline as pure passes over what Node parsed: framing
 // checks, the target and authority, and the canonical request facts. No I/O.
 import type { IncomingMessage } from 'node:http';
-import { checkFraming } from '../http/framing.ts';
+import { checkFraming, type BodyFraming } from '../http/framing.ts';
 import { parseAuthority, type Authority } from '../http/authority.ts';
 import { parseAbsoluteTarget, splitTarget, type Target } from '../http/path.ts';
 import type { SidecarError } from './respond.ts';
@@ -24,6 +24,7 @@ export interface ParsedRequest {
   port: number;
   tls: boolean;
   target: Target;
+  body: BodyFraming;
 }
 
 function bad(message: string, status = 400): { ok: false; error: SidecarError } {
@@ -58,5 +59,5 @@ export function parseRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'httpVers
   if (req.method === 'CONNECT') return bad('rejected request: CONNECT inside a tunnel');
   const target = splitTarget(url);
   if (!target.ok) return bad(`rejected request target: ${target.reason}`);
-  return { ok: true, request: { authority: host.authority, port, tls: conn.tls, target: target.target } };
+  return { ok: true, request: { authority: host.authority, port, tls: conn.tls, target: target.target, body: framing.body } };
 }

@@ -36,7 +36,9 @@ t.test('paths: only unambiguous ones pass the strict check', async (t) => {
 
 t.test('framing: what Node accepts but a proxy must not', async (t) => {
   const h = (...kv: string[]) => checkFraming(kv, '1.1');
-  t.same(h('Host', 'a.com'), { ok: true, host: 'a.com' });
+  t.same(h('Host', 'a.com'), { ok: true, host: 'a.com', body: { kind: 'none' } });
+  t.same(h('Host', 'a.com', 'Content-Length', '12'), { ok: true, host: 'a.com', body: { kind: 'length', length: 12 } });
+  t.same(h('Host', 'a.com', 'Transfer-Encoding', 'chunked'), { ok: true, host: 'a.com', body: { kind: 'chunked' } });
   t.notOk(h('Host', 'a.com', 'Host', 'b.com').ok, 'two Hosts');
   t.notOk(h('Host', 'a.com', 'host', 'a.com').ok, 'two identical Hosts');
   t.notOk(h('Host', 'a.com', 'Content-Length', '5', 'Transfer-Encoding', 'chunked').ok, 'CL + TE');
