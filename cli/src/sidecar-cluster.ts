@@ -22,6 +22,8 @@ export interface ClusterSidecarSettings {
   controllerCa: string;
   /** The `iss` of broker tokens when it is not the controller's URL. */
   brokerIssuer: string;
+  /** PEM trusted for external providers besides the system roots. */
+  providerCa: string;
   tokenDir: string;
   tokenAudiences: string[];
 }
@@ -123,7 +125,7 @@ export function clusterSettings(env: NodeJS.ProcessEnv, readFile: (path: string)
     limits: { ...DEFAULT_LIMITS },
     logLevel,
   };
-  return { config, controllerUrl, controllerCa: env[CLUSTER_ENV.controllerCa] ?? '', brokerIssuer: env[CLUSTER_ENV.brokerIssuer] ?? '', tokenDir, tokenAudiences: audiences };
+  return { config, controllerUrl, controllerCa: env[CLUSTER_ENV.controllerCa] ?? '', brokerIssuer: env[CLUSTER_ENV.brokerIssuer] ?? '', providerCa: env[CLUSTER_ENV.providerCa] ?? '', tokenDir, tokenAudiences: audiences };
 }
 
 /** Builds the parts of a cluster sidecar: projected tokens, the config stream, the credential cache. */
@@ -150,6 +152,7 @@ export async function startClusterSidecar(settings: ClusterSidecarSettings, sign
     brokerURL: settings.controllerUrl,
     ...(settings.brokerIssuer ? { brokerIssuer: settings.brokerIssuer } : {}),
     ...(ca ? { brokerCA: ca } : {}),
+    ...(settings.providerCa ? { extraCA: settings.providerCa } : {}),
     logger: log,
     metrics: counters,
   });

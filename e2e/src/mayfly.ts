@@ -163,7 +163,7 @@ export interface Installation {
  * (bound on all addresses), points the webhook at it and waits until admission
  * demonstrably goes through it.
  */
-export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) => void; helmArgs?: string[]; overrides?: Record<string, unknown> } = {}): Promise<Installation> {
+export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) => void; helmArgs?: string[]; overrides?: Record<string, unknown>; injection?: Record<string, unknown> } = {}): Promise<Installation> {
   const log = o.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'mayfly-install-'));
   const r = await cp.helm(['install', 'mayfly', CHART, '-n', MAYFLY_NAMESPACE, '--create-namespace', ...(o.helmArgs ?? [])]);
@@ -176,7 +176,7 @@ export async function installMayfly(cp: ControlPlane, o: { log?: (line: string) 
     // In a cluster the Service maps 8443 to the controller; here sidecars reach the local process on its own port.
     const webhook = config.webhook as { settings?: Record<string, unknown> };
     const url = `https://${CONTROLLER_HOST}:${serverPort}`;
-    const merged = { ...config, webhook: { ...webhook, settings: { ...webhook.settings, controllerUrl: url } }, broker: { ...(config.broker as object), issuer: url }, ...o.overrides, ...overrides };
+    const merged = { ...config, webhook: { ...webhook, settings: { ...webhook.settings, ...o.injection, controllerUrl: url } }, broker: { ...(config.broker as object), issuer: url }, ...o.overrides, ...overrides };
     return startController({ identity, kubeconfig: saKubeconfig, config: merged, serverPort, opsPort: await freePort(), dir, serverHost: '0.0.0.0' });
   };
   const controller = await start('mayfly-controller-0');

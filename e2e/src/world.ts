@@ -36,6 +36,8 @@ export interface World {
   apply(yaml: string, opts?: { namespace?: string }): Promise<string>;
   /** An HTTPS API on :443 (or HTTP on :80) of its own host address, under `name`, recording what it receives. */
   api(name: string, opts?: { plaintext?: boolean; reply?: (r: ReceivedRequest) => Reply | Promise<Reply> }): Promise<Upstream>;
+  /** A host address pods reach under `name` (for fakes a test starts itself, such as a cloud STS). */
+  address(name: string): Promise<string>;
   /** Creates a Deployment and waits for its pod (through the ReplicaSet controller and the webhook). */
   deployment(o: { namespace: string; name: string; serviceAccount: string; labels: Record<string, string>; image?: string }): Promise<string>;
   /** Runs a stored pod with the kubelet harness. */
@@ -54,13 +56,15 @@ export async function createWorld(o: { log?: (line: string) => void } = {}): Pro
   const cp = await startControlPlane({ log });
   cleanups.push(() => cp.stop());
   try {
-    const mayfly = await installMayfly(cp, { log });
+    const apiCa = createCA('mayfly-demo-apis');
+    // Stand-ins for cloud providers (STS, ...) are signed by the same CA: the
+    // install trusts it for provider endpoints, as an install behind a private PKI would.
+    const mayfly = await installMayfly(cp, { log, injection: { providerCa: apiCa.certPem } });
     cleanups.push(async () => {
       await mayfly.controller.stop();
     });
     const service: ServiceAddress = await createServiceAddress();
     cleanups.push(() => service.stop());
-    const apiCa = createCA('mayfly-demo-apis');
     const names = new Map<string, string>([[CONTROLLER_HOST, service.ip]]);
     let podCount = 0;
     const logFiles: Array<[string, string]> = [['controller', mayfly.controller.logPath]];
@@ -90,6 +94,12 @@ export async function createWorld(o: { log?: (line: string) => void } = {}): Pro
         });
         cleanups.push(() => up.stop());
         return up;
+      },
+      async address(name) {
+        const address = await createServiceAddress();
+        cleanups.push(() => address.stop());
+        names.set(name, address.ip);
+        return address.ip;
       },
       async deployment(d) {
         await cp.kubectl(['-n', d.namespace, 'create', 'serviceaccount', d.serviceAccount]);

@@ -58,6 +58,7 @@ export const webhookConfigSchema = {
         controllerUrl: { type: 'string' },
         controllerCa: { type: 'string' },
         brokerIssuer: { type: 'string' },
+        providerCa: { type: 'string' },
         nativeSidecars: { type: 'boolean' },
         mayflyNamespace: { type: 'string', minLength: 1 },
         tokenExpirationSeconds: { type: 'integer', minimum: 600 },

@@ -9,7 +9,7 @@
 // AssumeRoleWithWebIdentity and "Common Errors".
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ClusterIssuer } from './identity-provider.ts';
-import { startFakeServer, type FakeResponse, type FakeServer } from './server.ts';
+import { startFakeServer, type FakeListen, type FakeResponse, type FakeServer } from './server.ts';
 
 export interface IssuedAwsSession {
   accessKeyId: string;
@@ -49,7 +49,7 @@ function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-export async function startFakeSts(issuer: ClusterIssuer, opts: { audience?: string; roles?: string[] } = {}): Promise<FakeSts> {
+export async function startFakeSts(issuer: ClusterIssuer, opts: { audience?: string; roles?: string[]; listen?: FakeListen } = {}): Promise<FakeSts> {
   const audience = opts.audience ?? 'sts.amazonaws.com';
   const server = await startFakeServer(async (req, srv) => {
     const sts = srv as FakeSts;
@@ -122,6 +122,6 @@ export async function startFakeSts(issuer: ClusterIssuer, opts: { audience?: str
 </AssumeRoleWithWebIdentityResponse>
 `,
     };
-  });
+  }, opts.listen);
   return Object.assign(server, { throttle: 0, unavailable: 0, roles: new Set(opts.roles ?? []), issued: [] as IssuedAwsSession[] });
 }

@@ -3,7 +3,7 @@
 // a subject token or client assertion), and the check each fake makes of them,
 // the way AWS, Entra ID, Google and Vault check a federated token against the
 // cluster's OIDC discovery keys.
-import { generateKeyPair, jwtVerify, SignJWT, exportJWK, type CryptoKey, type JWTPayload } from 'jose';
+import { createLocalJWKSet, generateKeyPair, jwtVerify, SignJWT, exportJWK, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
 
 export const CLUSTER_ISSUER = 'https://oidc.cluster.example';
 
@@ -38,5 +38,25 @@ export async function createClusterIssuer(): Promise<ClusterIssuer> {
     async jwks() {
       return { keys: [{ ...(await exportJWK(publicKey)), kid: 'cluster', alg: 'RS256', use: 'sig' }] };
     },
+  };
+}
+
+/**
+ * A real cluster as the identity provider: tokens come from the API server's
+ * TokenRequest, and a fake checks them against the API server's own OIDC
+ * discovery keys (/openid/v1/jwks), as AWS, Google or Vault check a cluster
+ * registered with them.
+ */
+export async function apiServerIssuer(discovery: { issuer: string; jwks: JSONWebKeySet }): Promise<ClusterIssuer> {
+  const keys = createLocalJWKSet(discovery.jwks);
+  return {
+    mint() {
+      return Promise.reject(new Error('tokens of a real cluster come from TokenRequest'));
+    },
+    async verify(token, audience, now) {
+      const { payload } = await jwtVerify(token, keys, { issuer: discovery.issuer, audience, algorithms: ['RS256', 'ES256'], ...(now !== undefined ? { currentDate: new Date(now) } : {}) });
+      return payload;
+    },
+    jwks: () => Promise.resolve(discovery.jwks as { keys: object[] }),
   };
 }

@@ -50,8 +50,17 @@ function fakePKI() {
   return pki;
 }
 
-export async function startFakeServer(handle: (req: FakeRequest, server: FakeServer) => FakeResponse | Promise<FakeResponse>): Promise<FakeServer> {
-  const { ca, leaf } = fakePKI();
+/** Where a fake listens: loopback with the fakes' own CA by default, or an address and certificate a test chooses. */
+export interface FakeListen {
+  host: string;
+  port: number;
+  tls: { certPem: string; keyPem: string; caPem: string };
+}
+
+export async function startFakeServer(handle: (req: FakeRequest, server: FakeServer) => FakeResponse | Promise<FakeResponse>, listen?: FakeListen): Promise<FakeServer> {
+  const own = listen ? undefined : fakePKI();
+  const ca = { certPem: listen?.tls.caPem ?? own?.ca.certPem ?? '' };
+  const leaf = listen?.tls ?? (own as NonNullable<typeof own>).leaf;
   const requests: RecordedRequest[] = [];
   const fake: FakeServer = {
     url: '',
@@ -90,8 +99,8 @@ export async function startFakeServer(handle: (req: FakeRequest, server: FakeSer
         );
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  fake.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => server.listen(listen?.port ?? 0, listen?.host ?? '127.0.0.1', resolve));
+  fake.url = `https://${listen?.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   return fake;
 }
 

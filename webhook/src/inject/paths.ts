@@ -78,6 +78,8 @@ export const ENV = {
   controllerCa: 'MAYFLY_CONTROLLER_CA',
   /** The `iss` of the broker's tokens when it is not the controller's URL (chart value broker.issuer). */
   brokerIssuer: 'MAYFLY_BROKER_ISSUER',
+  /** PEM trusted for external providers' endpoints in addition to the system roots (private PKI, TLS-inspecting egress). */
+  providerCa: 'MAYFLY_PROVIDER_CA',
 } as const;
 
 /**

@@ -26,6 +26,7 @@ export function defaultSettings(overrides: Partial<InjectSettings> = {}): Inject
     controllerUrl: 'https://mayfly-controller.mayfly-system.svc:8443',
     controllerCa: '',
     brokerIssuer: '',
+    providerCa: '',
     nativeSidecars: true,
     mayflyNamespace: 'mayfly-system',
     tokenExpirationSeconds: 3600,
@@ -46,6 +47,7 @@ export function settingsProblems(s: InjectSettings): string[] {
   for (const c of s.excludeOutboundCidrs) if (!isCidr(c)) problems.push(`excludeOutboundCidrs: ${JSON.stringify(c)} is not a CIDR`);
   if (!/^https?:\/\/[^\s]+$/.test(s.controllerUrl)) problems.push('controllerUrl must be an http(s) URL');
   if (s.controllerCa !== '' && !s.controllerCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('controllerCa must be PEM certificates or empty');
+  if (s.providerCa !== '' && !s.providerCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('providerCa must be PEM certificates or empty');
   if (!Number.isInteger(s.tokenExpirationSeconds) || s.tokenExpirationSeconds < 600) problems.push('tokenExpirationSeconds must be at least 600');
   if (s.mode !== 'transparent' && s.mode !== 'explicit') problems.push('mode must be transparent or explicit');
   return problems;

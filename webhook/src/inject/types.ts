@@ -30,6 +30,8 @@ export interface InjectSettings {
   controllerCa: string;
   /** The broker's token issuer when it differs from controllerUrl; empty: controllerUrl. */
   brokerIssuer: string;
+  /** PEM trusted for every external provider endpoint besides the system roots; empty: none. */
+  providerCa: string;
   /** Whether the cluster runs init containers with restartPolicy Always (Kubernetes >= 1.29). */
   nativeSidecars: boolean;
   /** Mayfly's own namespace: never injected, like kube-system. */

@@ -39,6 +39,7 @@ function sidecarEnv(plan: Plan): V1EnvVar[] {
     { name: ENV.capturePorts, value: s.capturePorts.join(',') },
     ...(s.controllerCa ? [{ name: ENV.controllerCa, value: s.controllerCa }] : []),
     ...(s.brokerIssuer ? [{ name: ENV.brokerIssuer, value: s.brokerIssuer }] : []),
+    ...(s.providerCa ? [{ name: ENV.providerCa, value: s.providerCa }] : []),
     { name: ENV.tokenDir, value: TOKEN_DIR },
     { name: ENV.caDir, value: CA_DIR },
     { name: ENV.podinfoDir, value: PODINFO_DIR },
