@@ -78,6 +78,9 @@ webhook:
     excludeOutboundPorts: {{ .Values.injection.excludeOutboundPorts | toJson }}
     nativeSidecars: {{ .Values.injection.nativeSidecars }}
     tokenExpirationSeconds: {{ .Values.injection.tokenExpirationSeconds }}
+    {{- with .Values.injection.providerCaBundle }}
+    providerCa: {{ . | quote }}
+    {{- end }}
     resources: {{ .Values.injection.resources | toJson }}
 broker:
   enabled: {{ .Values.broker.enabled }}
