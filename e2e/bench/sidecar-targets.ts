@@ -40,7 +40,6 @@ if (role === 'upstream') {
   await listen(http.createServer(proxy(false)), 'http');
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
 } else if (role === 'mayfly') {
-  if (process.env.BENCH_V8) (await import('node:v8')).setFlagsFromString(process.env.BENCH_V8); // TEMP experiment
   const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
   const { FileConfigSource } = await import('@mayfly/sidecar/config/file-source');
   const { StaticCredentialSource } = await import('@mayfly/sidecar/local/static-credentials');

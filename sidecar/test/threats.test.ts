@@ -6,7 +6,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import https from 'node:https';
+import http from 'node:http';
+import { X509Certificate, createHash } from 'node:crypto';
 import { startHarness, rawExchange, type Harness } from './helpers/harness.ts';
 import { startUpstream } from './helpers/upstream.ts';
 import { createTestCa } from './helpers/pki.ts';
@@ -206,6 +208,109 @@ t.test('9 huge headers get 431, slow clients 408, idle floods do not hurt others
   idle.forEach((s) => s.destroy());
   slow.destroy();
   t.equal(up.received.length, 1);
+});
+
+/** An HTTPS request to the sidecar (as the captured app would make it) whose response stream is handed over. */
+function appRequest(method: string, path: string, headers: Record<string, string> = {}): http.ClientRequest {
+  return https.request({ host: '127.0.0.1', port: TLS_PORT, servername: 'api.example.com', ca: h.caPem(), method, path, headers: { host: 'api.example.com', ...headers }, agent: false });
+}
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+t.test('9b bodies stream through both ways, never buffered whole', async (t) => {
+  // upload (plain HTTP, where the upstream can count raw bytes): the upstream
+  // has received the first MiB before the app sends the rest
+  const chunk = Buffer.alloc(1 << 20, 'u');
+  const startBytes = plainUp.bytes;
+  const req = http.request({ host: '127.0.0.1', port: HTTP_PORT, method: 'POST', path: '/v1/upload', headers: { host: 'plaintext.example.com', 'content-type': 'application/octet-stream' }, agent: false });
+  const answered = new Promise<number>((resolve, reject) => {
+    req.on('response', (res: http.IncomingMessage) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  req.write(chunk);
+  const before = performance.now();
+  while (plainUp.bytes - startBytes < chunk.length && performance.now() - before < 5000) await new Promise((r) => setTimeout(r, 10));
+  t.ok(plainUp.bytes - startBytes >= chunk.length, 'the first MiB reached the upstream while the app was still sending');
+  for (let i = 0; i < 7; i++) req.write(chunk);
+  req.end();
+  t.equal(await answered, 200);
+  t.equal(plainUp.received.at(-1)?.body.length, 8 << 20, 'all 8 MiB arrived');
+  t.equal(plainUp.received.at(-1)?.headers.authorization, 'Bearer SECRET-P');
+
+  // download: 16 MiB read slowly by the app arrive whole
+  const big = Buffer.alloc(16 << 20);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+  up.respond = (_q, res) => res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': big.length }).end(big);
+  t.teardown(() => (up.respond = (_q, r) => r.writeHead(200).end('hello from upstream\n')));
+  const got = await new Promise<Buffer>((resolve, reject) => {
+    const r = appRequest('GET', '/v1/download');
+    r.on('response', (res: http.IncomingMessage) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => {
+        parts.push(d);
+        res.pause(); // a slow reader: the sidecar must hold back rather than pile up
+        setTimeout(() => res.resume(), 1);
+      });
+      res.on('end', () => resolve(Buffer.concat(parts)));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  t.equal(got.length, big.length);
+  t.equal(sha(got), sha(big), 'byte for byte');
+});
+
+t.test('9c an app that hangs up stops the upstream exchange', async (t) => {
+  // mid-response: the upstream sees its response cut
+  let upstreamClosed = false;
+  up.respond = (_q, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('x'.repeat(1024)), 5);
+    res.on('close', () => {
+      clearInterval(timer);
+      upstreamClosed = true;
+    });
+  };
+  t.teardown(() => (up.respond = (_q, r) => r.writeHead(200).end('hello from upstream\n')));
+  await new Promise<void>((resolve, reject) => {
+    const r = appRequest('GET', '/v1/stream');
+    r.on('response', (res: http.IncomingMessage) => res.once('data', () => r.destroy()));
+    r.on('close', () => resolve());
+    r.on('error', () => {});
+    r.once('error', reject).end();
+  });
+  const until = performance.now() + 3000;
+  while (!upstreamClosed && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  t.ok(upstreamClosed, 'the upstream response was cut when the app went away');
+  const streamed = h.logs.filter((l) => l.audit && l.path === '/v1/stream').at(-1);
+  t.match(streamed, { decision: 'allow', status: 200 }, 'and the exchange was audited');
+
+  // before the response head: audited as 499, the upstream request aborted
+  upstreamClosed = false;
+  up.respond = (_q, res) => {
+    const timer = setTimeout(() => res.writeHead(200).end('late'), 2000);
+    res.on('close', () => {
+      clearTimeout(timer);
+      upstreamClosed = true;
+    });
+  };
+  await new Promise<void>((resolve) => {
+    const r = appRequest('GET', '/v1/slow');
+    r.on('error', () => {});
+    r.on('close', () => resolve());
+    r.end();
+    setTimeout(() => r.destroy(), 100);
+  });
+  const until2 = performance.now() + 3000;
+  let slow: Record<string, unknown> | undefined;
+  while ((!upstreamClosed || !slow) && performance.now() < until2) {
+    await new Promise((r) => setTimeout(r, 10));
+    slow = h.logs.filter((l) => l.audit && l.path === '/v1/slow').at(-1);
+  }
+  t.ok(upstreamClosed, 'the upstream request was aborted');
+  t.match(slow, { decision: 'allow', status: 499, reason: 'client-closed' });
 });
 
 t.test('10 redirects are passed to the app, never followed', async (t) => {

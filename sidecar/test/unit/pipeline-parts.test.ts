@@ -1,0 +1,117 @@
+// The pure parts the request path leans on: the one-walk strip pass, response
+// headers from the raw parser output, the host policy cache, the audit line
+// (whitelisted, in pino's exact format) and upstream failure answers.
+import t from 'tap';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { compilePolicy, type WorkloadPolicy } from '@mayfly/crds';
+import { appendRequestHeaders, appendResponseHeaders, traceContext } from '../../src/http/headers.ts';
+import { HostPolicies } from '../../src/pipeline/host-policies.ts';
+import { upstreamFailure } from '../../src/pipeline/relay.ts';
+import { audit, createLogger, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
+import type { PodIdentity } from '../../src/contracts.ts';
+
+t.test('strip pass: one walk, app order kept, stripped names once each', async (t) => {
+  const raw = ['Host', 'a', 'Accept', '*/*', 'Authorization', 'Bearer 1', 'authorization', 'Bearer 2', 'Expect', '100-continue', 'Connection', 'x-drop', 'X-Drop', '1', 'Keep-Alive', 't=1', 'X-Keep', 'k', 'X-Api-Key', 'z'];
+  const out = ['Host', 'upstream'];
+  const stripped: string[] = [];
+  appendRequestHeaders(raw, { strip: true, injectedHeader: 'authorization' }, out, stripped);
+  t.same(out, ['Host', 'upstream', 'Accept', '*/*', 'X-Keep', 'k'], 'Expect never crosses (the sidecar answered 100-continue); Connection-listed and hop-by-hop neither');
+  t.same(stripped, ['authorization', 'x-api-key']);
+  const passthrough: string[] = [];
+  appendRequestHeaders(raw, { strip: false, injectedHeader: null }, passthrough, null);
+  t.same(passthrough, ['Accept', '*/*', 'Authorization', 'Bearer 1', 'authorization', 'Bearer 2', 'X-Keep', 'k', 'X-Api-Key', 'z'], 'no strip without a credential');
+});
+
+t.test('response headers from raw buffers: hop-by-hop and Connection-listed ones dropped', async (t) => {
+  const raw = ['Content-Type', 'text/plain', 'Connection', 'keep-alive, X-Internal', 'X-Internal', 'secret', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Caf\u00e9', 'v'].map((s) => Buffer.from(s, 'latin1'));
+  const out: string[] = [];
+  appendResponseHeaders(raw, out);
+  t.same(out, ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Caf\u00e9', 'v'], 'duplicates kept in order, bytes as latin1');
+});
+
+t.test('trace context: the first traceparent and tracestate', async (t) => {
+  const into: { traceparent?: string; tracestate?: string } = {};
+  traceContext(['Host', 'a', 'TraceParent', '00-1-2-01', 'tracestate', 'x=1', 'traceparent', '00-3-4-01'], into);
+  t.same(into, { traceparent: '00-1-2-01', tracestate: 'x=1' });
+});
+
+const identity: PodIdentity = { namespace: 'payments', name: 'p-0', uid: 'u', serviceAccount: 'payments-api', labels: { app: 'payments' }, images: [] };
+const policy = (name: string, hosts: string[], serviceAccounts = ['payments-api']) =>
+  compilePolicy({
+    apiVersion: 'mayfly.dev/v1alpha1',
+    kind: 'WorkloadPolicy',
+    metadata: { name, namespace: 'payments' },
+    spec: { subjects: { serviceAccounts }, destinations: hosts.map((host) => ({ host })), credential: { provider: { broker: { audience: 'x' } }, inject: { header: 'Authorization' } } },
+  } as WorkloadPolicy);
+
+t.test('host policy cache: per snapshot and identity, bounded', async (t) => {
+  const a = policy('a', ['api.example.com', '*.example.net']);
+  const other = policy('other', ['api.example.com'], ['someone-else']);
+  const snap1 = { revision: '1', policies: [a, other] };
+  const cache = new HostPolicies(2);
+  t.same(cache.get(snap1, identity, 'api.example.com').map((p) => p.id), ['payments/a'], 'only policies selecting the pod');
+  t.same(cache.get(snap1, identity, 'x.example.net').map((p) => p.id), ['payments/a'], 'wildcards');
+  t.same(cache.get(snap1, identity, 'a.b.example.net'), [], 'one label only');
+  t.equal(cache.get(snap1, identity, 'api.example.com'), cache.get(snap1, identity, 'api.example.com'), 'remembered');
+  const snap2 = { revision: '2', policies: [other] };
+  t.same(cache.get(snap2, identity, 'api.example.com'), [], 'a new snapshot starts afresh');
+  t.same(cache.get(snap2, { ...identity, serviceAccount: 'someone-else' }, 'api.example.com').map((p) => p.id), ['payments/other'], 'so does another identity');
+});
+
+function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>), text: () => text };
+}
+
+t.test('audit line: pino format, whitelisted fields, level honoured', async (t) => {
+  const record: AuditRecord = {
+    pod: { namespace: 'payments', name: 'p-0', serviceAccount: 'payments-api' },
+    destination: { host: 'api.example.com', port: 443, tls: true },
+    decision: 'allow',
+    reason: 'allowed',
+    method: 'GET',
+    path: '/v1/charges',
+    policy: 'payments/a',
+    mode: 'Enforce',
+    credential: { id: 'cred-1', expiresAt: '2030-01-01T00:00:00.000Z' },
+    status: 200,
+    durationMs: 1.5,
+    traceparent: '00-1-2-01',
+  };
+  // what a careless caller could smuggle in at run time
+  const sneaky = { ...record, credential: { ...record.credential, value: 'SECRET-VALUE' }, headers: { authorization: 'Bearer SECRET-VALUE' } } as unknown as AuditRecord;
+
+  const fast = capture();
+  audit(createLogger('info', fast.stream as unknown as pino.DestinationStream), sneaky);
+  const reference = capture();
+  createLogger('info', reference.stream as unknown as pino.DestinationStream).info({ audit: true, ...record }, 'decision');
+  const [line] = fast.lines();
+  const [expected] = reference.lines();
+  t.same(Object.keys(line ?? {}), Object.keys(expected ?? {}), 'the same fields in the same order as pino writes them');
+  t.same({ ...line, time: 0 }, { ...expected, time: 0 });
+  t.notOk(fast.text().includes('SECRET-VALUE'), 'fields outside the record type never reach the line');
+
+  const child = capture();
+  audit(pino({ level: 'info', redact: { paths: REDACT_PATHS } }, child.stream).child({ component: 'x' }), { ...record, wouldDeny: true });
+  t.match(child.lines()[0], { component: 'x', audit: true, wouldDeny: true, msg: 'would deny' }, 'child bindings and the would-deny message');
+
+  const quiet = capture();
+  audit(createLogger('warn', quiet.stream as unknown as pino.DestinationStream), record);
+  t.equal(quiet.text(), '', 'nothing below the logger level');
+});
+
+t.test('upstream failures before the response head', async (t) => {
+  const e = (code: string) => Object.assign(new Error(code), { code });
+  t.match(upstreamFailure(e('DEPTH_ZERO_SELF_SIGNED_CERT'), 'p/a'), { status: 502, code: 'upstream-tls', policy: 'p/a' });
+  t.match(upstreamFailure(e('ERR_TLS_CERT_ALTNAME_INVALID'), undefined), { status: 502, code: 'upstream-tls' });
+  t.match(upstreamFailure(e('ECONNREFUSED'), undefined), { status: 502, code: 'upstream-unreachable', message: /ECONNREFUSED/ });
+  t.match(upstreamFailure(e('UND_ERR_HEADERS_TIMEOUT'), undefined), { status: 502, code: 'upstream-unreachable', message: /timed out/ });
+  t.notOk('policy' in upstreamFailure(e('ECONNRESET'), undefined));
+});
