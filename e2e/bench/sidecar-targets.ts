@@ -1,7 +1,8 @@
 // Processes the sidecar benchmark measures, one role per process so that CPU
 // and RSS are each its own: the upstream, a bare Node pass-through proxy (adds
-// the same header), and the Mayfly sidecar (in-process build, static
-// credential). Each reports {cpu, rss} on "stats" over IPC.
+// the same header), and the Mayfly sidecar (in-process build, the cluster's
+// credential cache in front of a counting provider). Each reports {cpu, rss} on
+// "stats" over IPC; "exit" ends it cleanly (so --cpu-prof writes its profile).
 // usage: node sidecar-targets.ts ROLE CONFIG_JSON
 import http from 'node:http';
 import https from 'node:https';
@@ -42,14 +43,28 @@ if (role === 'upstream') {
 } else if (role === 'mayfly') {
   const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
   const { FileConfigSource } = await import('@mayfly/sidecar/config/file-source');
-  const { StaticCredentialSource } = await import('@mayfly/sidecar/local/static-credentials');
+  const { CredentialCache } = await import('@mayfly/sidecar/credentials/cache');
+  const { CounterMetrics } = await import('@mayfly/sidecar/credentials/metrics');
   const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/sidecar-config');
   const { createLogger, logDestination } = await import('@mayfly/sidecar/audit');
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const policyFile = join(cfg.dir, 'policies.yaml');
   writeFileSync(policyFile, cfg.policies);
-  const creds = new StaticCredentialSource({ 'bench/to-api': { value: 'sk_bench', expiresIn: '1h' } });
+  // The cluster's credential cache in front of a provider that counts its
+  // exchanges: each credential lives 60 s, so refresh-ahead runs during the
+  // benchmark; a request that has to wait for an exchange counts as a miss.
+  const counts = new CounterMetrics();
+  let exchanges = 0;
+  const creds = new CredentialCache({
+    providerFor: () => ({
+      async get() {
+        exchanges++;
+        return { value: 'sk_bench', id: `bench-${exchanges}`, expiresAt: Date.now() + 60_000 };
+      },
+    }),
+    metrics: counts,
+  });
   const sidecar = buildSidecar(
     {
       identity: { namespace: 'bench', name: 'bench-0', uid: 'u', serviceAccount: 'bench', labels: {}, images: [] },
@@ -74,7 +89,10 @@ if (role === 'upstream') {
   ports.http = t.get(cfg.upstreamHttp) as number;
   ports.https = t.get(cfg.upstreamHttps) as number;
   process.on('message', (m: { op?: string }) => {
-    if (m.op === 'creds') process.send?.({ creds: creds.stats(), leaves: sidecar.ca()?.stats(), caPem: sidecar.ca()?.certPem });
+    if (m.op === 'creds') {
+      const c = counts.snapshot();
+      process.send?.({ creds: { hits: c.hit, misses: c.miss, refreshes: c.refresh, failures: c.failure, exchanges }, leaves: sidecar.ca()?.stats(), caPem: sidecar.ca()?.certPem });
+    }
   });
 }
 

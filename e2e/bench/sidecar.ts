@@ -2,43 +2,58 @@
 // throughput and latency (p50/p99 at a fixed 1000 req/s and at saturation), CPU
 // per 1000 req/s, RSS, new TLS handshakes/s and leaf mint time, for the Mayfly
 // sidecar against a direct connection, a bare Node pass-through proxy and
-// nginx (Debian) adding the same header, all in one run. Writes the section
-// "## Sidecar data plane" of docs/benchmarks.md.
-// usage: node e2e/bench/sidecar.ts [--seconds N] [--no-write]
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
+// nginx (Debian) adding the same header, all in one run; optionally also an
+// earlier revision of the sidecar, so before and after share the baselines.
+// Every measurement is repeated --runs times with the targets interleaved, and
+// reported as the median and the range; ratios are taken within each run.
+// Writes the section "## Sidecar data plane" of docs/benchmarks.md.
+//
+// usage: node e2e/bench/sidecar.ts [--seconds N] [--runs N] [--before REV] [--unconstrained] [--no-write]
+//   --before REV     also measure the sidecar of git revision REV (exported with git archive)
+//   --unconstrained  run the Node proxies with V8's default heap sizing instead of the pod's
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile, rm, mkdir, symlink, readdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { createTestCa } from '../../sidecar/test/helpers/pki.ts';
 import { PodCa } from '../../sidecar/src/tls/pod-ca.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
-const WRITE = !process.argv.includes('--no-write');
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, runs: { type: 'string', default: '3' }, before: { type: 'string' }, unconstrained: { type: 'boolean', default: false }, 'no-write': { type: 'boolean', default: false } } });
+const SECONDS = Number(args.seconds) || 5;
+const RUNS = Math.max(1, Number(args.runs) || 3);
+const WRITE = !args['no-write'];
+// The webhook and the chart give the sidecar container a 256Mi memory limit, and
+// Node sizes V8's heap from the cgroup limit it runs in. These flags are what
+// it picks there (checked: heap_size_limit 259 MiB and a young generation that
+// stays at 2 MiB, as inside a 256Mi memory cgroup). Both Node proxies get them.
+const POD_HEAP = args.unconstrained ? [] : ['--max-old-space-size=256', '--max-semi-space-size=1'];
 
-interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: string): Promise<T> }
+interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: string, key: string): Promise<T> }
 
-function startRole(role: string, cfg: unknown): Promise<Child> {
+function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = []): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const proc = fork(join(here, 'sidecar-targets.ts'), [role, JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    proc.once('message', (m: { ready?: boolean; ports: Record<string, number> }) =>
+    const proc = fork(script, [role, JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    proc.once('message', (m: { ports: Record<string, number> }) =>
       resolve({
         proc,
         ports: m.ports,
-        ask: <T>(op: string) => new Promise<T>((r) => {
-          const on = (msg: unknown) => {
-            if (op === 'stats' ? (msg as { cpuMs?: number }).cpuMs !== undefined : (msg as { creds?: unknown }).creds !== undefined) {
-              proc.off('message', on);
-              r(msg as T);
-            }
-          };
-          proc.on('message', on);
-          proc.send({ op });
-        }),
+        ask: <T>(op: string, key: string) =>
+          new Promise<T>((r) => {
+            const on = (msg: unknown) => {
+              if ((msg as Record<string, unknown>)[key] !== undefined) {
+                proc.off('message', on);
+                r(msg as T);
+              }
+            };
+            proc.on('message', on);
+            proc.send({ op });
+          }),
       }),
     );
     proc.once('exit', (c) => reject(new Error(`${role} exited ${c}`)));
@@ -64,17 +79,40 @@ function load(opts: Record<string, unknown>): Promise<Load> {
   });
 }
 
-/** CPU ms and RSS bytes of a set of pids (nginx master + workers), from /proc. */
-function procStats(pids: number[]): { cpuMs: number; rss: number } {
+/** CPU ms, RSS and anonymous RSS (bytes) of a set of pids, from /proc: the same method for every target. */
+function procStats(pids: number[]): { cpuMs: number; rss: number; anon: number } {
   let ticks = 0;
   let rss = 0;
+  let anon = 0;
   for (const pid of pids) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     ticks += Number(stat[11]) + Number(stat[12]);
-    rss += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    anon += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
   }
-  return { cpuMs: ticks * 10, rss };
+  return { cpuMs: ticks * 10, rss, anon };
 }
+
+/** An earlier revision's sources, runnable next to this checkout's node_modules. */
+async function exportRevision(rev: string, into: string): Promise<string> {
+  const dir = join(into, 'before');
+  await mkdir(dir, { recursive: true });
+  const tar = execFileSync('git', ['-C', root, 'archive', '--format=tar', rev, 'package.json', 'crds', 'sidecar', 'e2e'], { maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  await mkdir(join(dir, 'node_modules', '@mayfly'), { recursive: true });
+  for (const e of await readdir(join(root, 'node_modules'))) if (e !== '@mayfly') await symlink(join(root, 'node_modules', e), join(dir, 'node_modules', e));
+  for (const p of ['crds', 'sidecar', 'e2e']) {
+    await symlink(join(dir, p), join(dir, 'node_modules', '@mayfly', p));
+    if (existsSync(join(root, p, 'node_modules'))) await symlink(join(root, p, 'node_modules'), join(dir, p, 'node_modules'));
+  }
+  return join(dir, 'e2e', 'bench', 'sidecar-targets.ts');
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 const dir = await mkdtemp(join(tmpdir(), 'mayfly-bench-'));
 const ca = await createTestCa('Mayfly bench CA');
@@ -84,9 +122,11 @@ await writeFile(join(dir, 'up.crt'), leaf.cert);
 await writeFile(join(dir, 'ca.crt'), ca.cert);
 const children: ChildProcess[] = [];
 let nginx: ChildProcess | null = null;
+const load0 = loadavg();
 try {
+  const targetsScript = join(here, 'sidecar-targets.ts');
   const base = { key: leaf.key, cert: leaf.cert, ca: ca.cert, dir, upstreamHttp: 0, upstreamHttps: 0, policies: '' };
-  const upstream = await startRole('upstream', base);
+  const upstream = await startRole(targetsScript, 'upstream', base);
   children.push(upstream.proc);
   const cfg = { ...base, upstreamHttp: upstream.ports.http!, upstreamHttps: upstream.ports.https! };
   cfg.policies = `apiVersion: mayfly.dev/v1alpha1
@@ -97,11 +137,19 @@ spec:
   destinations: [{ host: api.bench, ports: [80, ${cfg.upstreamHttp}, ${cfg.upstreamHttps}], plaintext: true, allowPrivateAddresses: true, methods: [GET, POST], paths: ["/v1/*"] }]
   credential: { provider: { broker: { audience: bench } }, inject: { header: Authorization, format: "Bearer {{token}}" } }
 `;
-  const bare = await startRole('bare', cfg);
+  const bare = await startRole(targetsScript, 'bare', cfg, POD_HEAP);
   children.push(bare.proc);
-  const mayfly = await startRole('mayfly', cfg);
+  const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP);
   children.push(mayfly.proc);
-  const podCa = (await mayfly.ask<{ caPem: string }>('creds')).caPem;
+  const podCa = (await mayfly.ask<{ caPem: string }>('creds', 'caPem')).caPem;
+  let before: Child | null = null;
+  let beforeCa = '';
+  if (args.before) {
+    await mkdir(join(dir, 'b'), { recursive: true });
+    before = await startRole(await exportRevision(args.before, dir), 'mayfly', { ...cfg, dir: join(dir, 'b') }, POD_HEAP);
+    children.push(before.proc);
+    beforeCa = (await before.ask<{ caPem: string }>('creds', 'caPem')).caPem;
+  }
 
   const ngHttp = await freePort();
   const ngHttps = await freePort();
@@ -127,35 +175,37 @@ http {
     return [master, ...kids];
   };
 
-  type Target = { name: string; http: number; https: number; ca: string; stats: () => Promise<{ cpuMs: number; rss: number }> };
+  type Target = { name: string; http: number; https: number; ca: string; pids: () => number[] };
   const targets: Target[] = [
-    { name: 'direct', http: cfg.upstreamHttp, https: cfg.upstreamHttps, ca: ca.cert, stats: () => upstream.ask('stats') },
-    { name: 'bare Node proxy', http: bare.ports.http!, https: bare.ports.https!, ca: ca.cert, stats: () => bare.ask('stats') },
-    { name: 'nginx', http: ngHttp, https: ngHttps, ca: ca.cert, stats: async () => procStats(nginxPids()) },
-    { name: 'mayfly sidecar', http: mayfly.ports.http!, https: mayfly.ports.https!, ca: podCa, stats: () => mayfly.ask('stats') },
+    { name: 'direct', http: cfg.upstreamHttp, https: cfg.upstreamHttps, ca: ca.cert, pids: () => [upstream.proc.pid!] },
+    { name: 'bare Node proxy', http: bare.ports.http!, https: bare.ports.https!, ca: ca.cert, pids: () => [bare.proc.pid!] },
+    { name: 'nginx', http: ngHttp, https: ngHttps, ca: ca.cert, pids: nginxPids },
+    ...(before ? [{ name: `mayfly sidecar (before, ${args.before})`, http: before.ports.http!, https: before.ports.https!, ca: beforeCa, pids: () => [before!.proc.pid!] }] : []),
+    { name: 'mayfly sidecar', http: mayfly.ports.http!, https: mayfly.ports.https!, ca: podCa, pids: () => [mayfly.proc.pid!] },
   ];
-  const rows: Array<{ target: string; proto: string; fixed: Load; sat: Load; cpuPer1k: number; rss: number; hs?: Load }> = [];
-  for (const proto of ['plaintext', 'https'] as const) {
-    for (const t of targets) {
-      const tls = proto === 'https';
-      const port = tls ? t.https : t.http;
-      const common = { port, tls, servername: 'api.bench', host: `api.bench:${tls ? cfg.upstreamHttps : cfg.upstreamHttp}`, ca: t.ca };
-      await load({ ...common, mode: 'saturate', seconds: 1 }); // warm-up
-      let before = await t.stats();
-      const upBefore = t.name === 'direct' ? null : await upstream.ask<{ cpuMs: number }>('stats');
-      void upBefore;
-      before = await t.stats();
-      const fixed = await load({ ...common, mode: 'fixed' });
-      const after = await t.stats();
-      const cpuPer1k = t.name === 'direct' ? NaN : (after.cpuMs - ('cpuMs' in before && t.name === 'nginx' ? before.cpuMs : 0)) / SECONDS / 1000 / (fixed.rps / 1000);
-      const sat = await load({ ...common, mode: 'saturate', connections: 32 });
-      const rss = (await t.stats()).rss;
-      const hs = tls ? await load({ ...common, mode: 'handshake', connections: 4, seconds: Math.max(2, Math.round(SECONDS / 2)) }) : undefined;
-      rows.push({ target: t.name, proto, fixed, sat, cpuPer1k, rss, ...(hs ? { hs } : {}) });
-      process.stderr.write(`${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)}, rss ${(rss / 2 ** 20).toFixed(0)} MiB${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}\n`);
+  interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; rss: number; anon: number; hs?: Load }
+  const rows: Row[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    for (const proto of ['plaintext', 'https'] as const) {
+      for (const t of targets) {
+        const tls = proto === 'https';
+        const port = tls ? t.https : t.http;
+        const common = { port, tls, servername: 'api.bench', host: `api.bench:${tls ? cfg.upstreamHttps : cfg.upstreamHttp}`, ca: t.ca };
+        await load({ ...common, mode: 'saturate', seconds: 1 }); // warm-up
+        const before0 = procStats(t.pids());
+        const fixed = await load({ ...common, mode: 'fixed' });
+        const after0 = procStats(t.pids());
+        const cpuPer1k = (after0.cpuMs - before0.cpuMs) / SECONDS / 1000 / (fixed.rps / 1000);
+        const sat = await load({ ...common, mode: 'saturate', connections: 32 });
+        const hs = tls ? await load({ ...common, mode: 'handshake', connections: 4, seconds: Math.max(2, Math.round(SECONDS / 2)) }) : undefined;
+        const mem = procStats(t.pids());
+        rows.push({ target: t.name, proto, run, fixed, sat, cpuPer1k, rss: mem.rss, anon: mem.anon, ...(hs ? { hs } : {}) });
+        process.stderr.write(`run ${run} ${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)}, rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (anon ${(mem.anon / 2 ** 20).toFixed(0)})${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
+      }
     }
   }
-  const info = await mayfly.ask<{ creds: { hits: number; misses: number; refreshes: number; failures: number }; leaves: { minted: number } }>('creds');
+  const info = await mayfly.ask<{ creds: { hits: number; misses: number; refreshes: number; failures: number; exchanges: number }; leaves: { minted: number } }>('creds', 'creds');
+  const load1 = loadavg();
 
   // Leaf mint time, in this process, with a fresh pod CA.
   const bench = await PodCa.create({ lifetimeMs: 86400_000, leafLifetimeMs: 86400_000, permittedHosts: ['*.mint.bench'], maxLeaves: 1000, commonName: 'bench/mint' });
@@ -169,23 +219,32 @@ http {
   mints.sort((a, b) => a - b);
 
   const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
-  const get = (target: string, proto: string) => rows.find((r) => r.target === target && r.proto === proto)!;
+  const of = (target: string, proto: string) => rows.filter((r) => r.target === target && r.proto === proto);
+  /** "median (min-max)" over the runs. */
+  const spread = (xs: number[], d = 2) => (xs.length === 1 ? f(xs[0]!, d) : `${f(median(xs), d)} (${f(Math.min(...xs), d)}-${f(Math.max(...xs), d)})`);
+  const col = (target: string, proto: string, pick: (r: Row) => number, d = 2) => spread(of(target, proto).map(pick), d);
+  const perRun = (a: string, b: string, proto: string, pick: (x: Row, y: Row) => number) => of(a, proto).map((x) => pick(x, of(b, proto).find((y) => y.run === x.run)!));
+  const MiB = 2 ** 20;
+
   const lines: string[] = [];
   lines.push('## Sidecar data plane', '');
-  lines.push(`Measured by \`node e2e/bench/sidecar.ts\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: ${SECONDS}s per run, all on one machine (2 vCPU, shared; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). CPU is the proxy process's own CPU time during the fixed-rate run, per 1000 req/s (1.0 = one full core). Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
-  lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | RSS (MiB) | new TLS handshakes/s |');
-  lines.push('|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) lines.push(`| ${r.proto} | ${r.target} | ${f(r.fixed.p50)} | ${f(r.fixed.p99)} | ${f(r.sat.rps, 0)} | ${f(r.sat.p99)} | ${r.target === 'direct' ? '(upstream)' : f(r.cpuPer1k, 3)} | ${f(r.rss / 2 ** 20, 0)} | ${r.hs ? f(r.hs.rps, 0) : ''} |`);
-  lines.push('', 'Mayfly against the bare Node pass-through proxy (targets: throughput at least 0.80, added p99 at 1000 req/s under 1 ms; intercepted HTTPS at most 0.25 vCPU per 1000 req/s and under 100 MiB RSS):', '');
-  lines.push('| proto | throughput ratio | added p99 @1000/s (ms) | vs nginx throughput | CPU per 1000 req/s | RSS (MiB) |', '|---|---|---|---|---|---|');
-  for (const proto of ['plaintext', 'https']) {
-    const m = get('mayfly sidecar', proto);
-    const b = get('bare Node proxy', proto);
-    const n = get('nginx', proto);
-    lines.push(`| ${proto} | ${f(m.sat.rps / b.sat.rps)} | ${f(m.fixed.p99 - b.fixed.p99)} | ${f(m.sat.rps / n.sat.rps)} | ${f(m.cpuPer1k, 3)} | ${f(m.rss / 2 ** 20, 0)} |`);
-  }
+  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
+  lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | RSS (MiB) | anon (MiB) | new TLS handshakes/s |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const proto of ['plaintext', 'https'])
+    for (const t of targets) {
+      const rs = of(t.name, proto);
+      lines.push(`| ${proto} | ${t.name} | ${col(t.name, proto, (r) => r.fixed.p50)} | ${col(t.name, proto, (r) => r.fixed.p99)} | ${col(t.name, proto, (r) => r.sat.rps, 0)} | ${col(t.name, proto, (r) => r.sat.p99)} | ${t.name === 'direct' ? '(upstream)' : col(t.name, proto, (r) => r.cpuPer1k, 3)} | ${col(t.name, proto, (r) => r.rss / MiB, 0)} | ${col(t.name, proto, (r) => r.anon / MiB, 0)} | ${rs[0]?.hs ? col(t.name, proto, (r) => r.hs!.rps, 0) : ''} |`);
+    }
+  const mayflyTargets = targets.filter((t) => t.name.startsWith('mayfly'));
+  lines.push('', 'The sidecar against the bare Node pass-through proxy, ratios taken within each run (targets: throughput at least 0.80, added p99 at 1000 req/s under 1 ms; intercepted HTTPS at most 0.25 vCPU per 1000 req/s and under 100 MiB RSS):', '');
+  lines.push('| proto | sidecar | throughput ratio | added p99 @1000/s (ms) | CPU ratio | vs nginx throughput | CPU per 1000 req/s | RSS (MiB) |', '|---|---|---|---|---|---|---|---|');
+  for (const proto of ['plaintext', 'https'])
+    for (const m of mayflyTargets) {
+      lines.push(`| ${proto} | ${m.name} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.fixed.p99 - y.fixed.p99))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.cpuPer1k / y.cpuPer1k))} | ${spread(perRun(m.name, 'nginx', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${col(m.name, proto, (r) => r.cpuPer1k, 3)} | ${col(m.name, proto, (r) => r.rss / MiB, 0)} |`);
+    }
   lines.push('', `Leaf mint (ECDSA P-256 key + certificate from the pod CA): p50 ${f(mints[50]!)} ms, p99 ${f(mints[98]!)} ms over 100 names. Leaves minted by the sidecar during the whole run: ${info.leaves.minted} (one per host; every later handshake reuses it).`);
-  lines.push(`Credential lookups during the run: ${info.creds.misses} miss, ${info.creds.hits} hits, ${info.creds.failures} failures: after the first request no credential is fetched on the request path. (This run uses the static local credential source; the cluster credential cache has its own tests.)`, '');
+  lines.push(`Credentials: ${info.creds.exchanges} exchanges with the provider during the whole run (the pre-warm when the policy arrived, then refresh-ahead before each 60 s credential expired), ${info.creds.hits} cache hits and ${info.creds.misses} misses on the request path, ${info.creds.failures} failures: no request waited for a credential fetch.`, '');
   const section = `${lines.join('\n')}\n`;
   process.stdout.write(section);
   if (WRITE) {
@@ -194,7 +253,11 @@ http {
     const start = doc.indexOf('## Sidecar data plane');
     let next = start < 0 ? -1 : doc.indexOf('\n## ', start + 5);
     if (next >= 0) next += 1;
-    const updated = start < 0 ? `${doc.trimEnd()}\n\n${section}` : `${doc.slice(0, start)}${section}${next >= 0 ? `\n${doc.slice(next)}` : ''}`;
+    // hand-written notes under the table start with "**" and are kept
+    const old = start < 0 ? '' : doc.slice(start, next >= 0 ? next : undefined);
+    const notes = old.indexOf('\n**') >= 0 ? old.slice(old.indexOf('\n**') + 1).trimEnd() + '\n' : '';
+    const body = `${section}${notes ? `\n${notes}` : ''}`;
+    const updated = start < 0 ? `${doc.trimEnd()}\n\n${body}` : `${doc.slice(0, start)}${body}${next >= 0 ? `\n${doc.slice(next)}` : ''}`;
     await writeFile(docPath, updated);
   }
 } finally {
