@@ -8,7 +8,11 @@ import { compilePolicy, type WorkloadPolicy } from '@mayfly/crds';
 import { appendRequestHeaders, appendResponseHeaders, traceContext } from '../../src/http/headers.ts';
 import { HostPolicies } from '../../src/pipeline/host-policies.ts';
 import { upstreamFailure } from '../../src/pipeline/relay.ts';
-import { audit, createLogger, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
+import { audit, createLogger, logDestination, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import type { PodIdentity } from '../../src/contracts.ts';
 
 t.test('strip pass: one walk, app order kept, stripped names once each', async (t) => {
@@ -114,4 +118,25 @@ t.test('upstream failures before the response head', async (t) => {
   t.match(upstreamFailure(e('ECONNREFUSED'), undefined), { status: 502, code: 'upstream-unreachable', message: /ECONNREFUSED/ });
   t.match(upstreamFailure(e('UND_ERR_HEADERS_TIMEOUT'), undefined), { status: 502, code: 'upstream-unreachable', message: /timed out/ });
   t.notOk('policy' in upstreamFailure(e('ECONNRESET'), undefined));
+});
+
+t.test('log destination: batched, flushed within 50 ms, and at exit however the process ends', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mayfly-log-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'batched.log');
+  const log = createLogger('info', logDestination(file));
+  log.info('one');
+  log.info('two');
+  const lines = async () => (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
+  t.equal(await lines(), 0, 'gathered, not written line by line');
+  await new Promise((r) => setTimeout(r, 120));
+  t.equal(await lines(), 2, 'written within 50 ms of the first line');
+
+  const audit = new URL('../../src/audit.ts', import.meta.url).href;
+  for (const end of ['process.exit(0)', "throw new Error('boom')", '']) {
+    const out = join(dir, `exit-${end.length}.log`);
+    const script = `const { createLogger, logDestination } = await import(${JSON.stringify(audit)}); const log = createLogger('info', logDestination(${JSON.stringify(out)})); for (let i = 0; i < 5; i++) log.info({ i }, 'line'); ${end}`;
+    await new Promise<void>((resolve) => execFile(process.execPath, ['--input-type=module', '-e', script], () => resolve()));
+    t.equal((await readFile(out, 'utf8')).split('\n').filter(Boolean).length, 5, `all lines written when the process ends with ${end || 'an empty event loop'}`);
+  }
 });
