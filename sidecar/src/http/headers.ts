@@ -2,6 +2,7 @@
 // headers (and every header the app's Connection names) never cross; on a
 // credentialed route, headers only the sidecar may set are removed before the
 // decision, so an injected header appears exactly once.
+import { lowerName } from './names.ts';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus the framing Node sets itself. */
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'proxy-authenticate']);
@@ -42,7 +43,7 @@ function listedTokens(rawHeaders: readonly string[]): Set<string> | null {
   let out: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    if (name.length !== 10 || lowerName(name) !== 'connection') continue;
     for (const t of (rawHeaders[i + 1] as string).split(',')) {
       const token = t.trim().toLowerCase();
       if (token) (out ??= new Set()).add(token);
@@ -77,7 +78,7 @@ export function appendRequestHeaders(rawHeaders: readonly string[], opts: Forwar
   const listed = listedTokens(rawHeaders);
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     if (lower === 'host') continue;
     if (opts.strip && sidecarOnly(lower, opts.injectedHeader, opts.signing)) {
       if (stripped !== null && !stripped.includes(lower)) stripped.push(lower);
@@ -113,7 +114,7 @@ export function forwardResponseHeaders(rawHeaders: readonly string[]): Array<[st
   const out: Array<[string, string]> = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
     out.push([name, rawHeaders[i + 1] as string]);
   }
@@ -122,15 +123,29 @@ export function forwardResponseHeaders(rawHeaders: readonly string[]): Array<[st
 
 /** Upstream response headers (raw, as the HTTP parser hands them over) that go back to the app, appended flat to `out`. */
 export function appendResponseHeaders(raw: readonly Buffer[], out: string[]): void {
-  const strings: string[] = new Array(raw.length);
-  for (let i = 0; i < raw.length; i++) strings[i] = (raw[i] as Buffer).toString('latin1');
-  const listed = listedTokens(strings);
-  for (let i = 0; i < strings.length; i += 2) {
-    const name = strings[i] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
-    out.push(name, strings[i + 1] as string);
+  const start = out.length;
+  let connection = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = lowerName(name);
+    if (lower === 'connection') connection = true;
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }
+  if (!connection) return;
+  // rare: drop what the upstream's Connection header names as hop-by-hop too
+  const tokens = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (lowerName((raw[i] as Buffer).toString('latin1')) !== 'connection') continue;
+    for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) if (t.trim()) tokens.add(t.trim().toLowerCase());
+  }
+  let w = start;
+  for (let r = start; r < out.length; r += 2) {
+    if (tokens.has(lowerName(out[r] as string))) continue;
+    out[w++] = out[r] as string;
+    out[w++] = out[r + 1] as string;
+  }
+  out.length = w;
 }
 
 /** W3C trace context the app sent (first of each), for the audit line. */
@@ -138,7 +153,7 @@ export function traceContext(rawHeaders: readonly string[], into: { traceparent?
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (name.length !== 11 && name.length !== 10) continue;
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     if (lower === 'traceparent') into.traceparent ??= rawHeaders[i + 1] as string;
     else if (lower === 'tracestate') into.tracestate ??= rawHeaders[i + 1] as string;
   }

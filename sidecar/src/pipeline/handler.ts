@@ -41,7 +41,24 @@ export interface PipelineDeps {
 const CREDENTIAL_STATUS: Record<string, number> = { ERR_CREDENTIAL_UNAVAILABLE: 503, ERR_CREDENTIAL_EXPIRED: 503, ERR_NO_TOKEN: 503, ERR_CREDENTIAL_DENIED: 502 };
 
 function destinationFor(policy: CompiledPolicy, host: string, port: number): CompiledDestination | undefined {
-  return policy.destinations.find((d) => hostMatches(d, host) && d.ports.includes(port)) ?? policy.destinations.find((d) => hostMatches(d, host));
+  let hostOnly: CompiledDestination | undefined;
+  for (const d of policy.destinations) {
+    if (!hostMatches(d, host)) continue;
+    if (d.ports.includes(port)) return d;
+    hostOnly ??= d;
+  }
+  return hostOnly;
+}
+
+/** The audit form of a credential, made once per credential (they are cached and reused). */
+const auditForms = new WeakMap<Credential, { id: string; expiresAt: string }>();
+function auditForm(c: Credential): { id: string; expiresAt: string } {
+  let form = auditForms.get(c);
+  if (form === undefined) {
+    form = { id: c.id, expiresAt: new Date(c.expiresAt).toISOString() };
+    auditForms.set(c, form);
+  }
+  return form;
 }
 
 /** Reads a body up to `limit` bytes; null (and the rest left unread) when it is larger. */
@@ -170,7 +187,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
         deps.metrics.credentialErrors.inc({ code });
         throw sidecarError({ status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id });
       }
-      record.credential = { id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() };
+      record.credential = auditForm(credential);
     }
 
     const hostHeader = formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80);
@@ -207,7 +224,8 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       throw err;
     }
 
-    const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null, ...(dest?.caBundle ? { caBundle: dest.caBundle } : {}) };
+    const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null };
+    if (dest?.caBundle) target.caBundle = dest.caBundle;
     const path = query === null ? r.target.path : `${r.target.path}?${query}`;
     try {
       const status = await relay(deps.pool, { target, method: req.method ?? 'GET', path, headers, body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res);

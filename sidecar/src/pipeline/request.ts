@@ -27,6 +27,19 @@ export interface ParsedRequest {
   body: BodyFraming;
 }
 
+/** Host header values repeat on every request of a connection: their canonical form is remembered (bounded). */
+const AUTHORITIES_MAX = 1024;
+let authorities = new Map<string, ReturnType<typeof parseAuthority>>();
+function hostAuthority(text: string): ReturnType<typeof parseAuthority> {
+  let a = authorities.get(text);
+  if (a === undefined) {
+    a = parseAuthority(text);
+    if (authorities.size >= AUTHORITIES_MAX) authorities = new Map();
+    authorities.set(text, a);
+  }
+  return a;
+}
+
 function bad(message: string, status = 400): { ok: false; error: SidecarError } {
   return { ok: false, error: { status, code: status === 421 ? 'misdirected' : 'bad-request', message, close: status === 400 } };
 }
@@ -35,7 +48,7 @@ function bad(message: string, status = 400): { ok: false; error: SidecarError } 
 export function parseRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'httpVersion' | 'url' | 'method'>, conn: ConnInfo): { ok: true; request: ParsedRequest } | { ok: false; error: SidecarError } {
   const framing = checkFraming(req.rawHeaders, req.httpVersion);
   if (!framing.ok) return bad(`rejected request: ${framing.reason}`);
-  const host = parseAuthority(framing.host);
+  const host = hostAuthority(framing.host);
   if (!host.ok) return bad(`rejected Host header: ${host.reason}`);
   let url = req.url ?? '';
   let port = conn.port;

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { compilePolicy, type WorkloadPolicy } from '@mayfly/crds';
 import { appendRequestHeaders, appendResponseHeaders, traceContext } from '../../src/http/headers.ts';
 import { HostPolicies } from '../../src/pipeline/host-policies.ts';
+import { lowerName } from '../../src/http/names.ts';
 import { upstreamFailure } from '../../src/pipeline/relay.ts';
 import { audit, createLogger, logDestination, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -32,6 +33,15 @@ t.test('response headers from raw buffers: hop-by-hop and Connection-listed ones
   const out: string[] = [];
   appendResponseHeaders(raw, out);
   t.same(out, ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Caf\u00e9', 'v'], 'duplicates kept in order, bytes as latin1');
+  const early: string[] = ['Prefix', 'kept'];
+  appendResponseHeaders(['X-Before', '1', 'ETag', '"e"', 'connection', 'X-BEFORE'].map((s) => Buffer.from(s)), early);
+  t.same(early, ['Prefix', 'kept', 'ETag', '"e"'], 'a listed header before Connection is dropped too; what was in the list before stays');
+});
+
+t.test('lowercase header names are remembered, not recomputed', async (t) => {
+  t.equal(lowerName('Content-Type'), 'content-type');
+  t.equal(lowerName('content-type'), 'content-type');
+  t.equal(lowerName('X-\u00c9'), 'x-\u00e9');
 });
 
 t.test('trace context: the first traceparent and tracestate', async (t) => {

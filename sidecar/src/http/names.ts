@@ -1,0 +1,15 @@
+// Lowercase header names without a new string per header per request: the
+// names a client sends repeat (Host, Accept, User-Agent, ...), so their
+// lowercase forms are remembered in a bounded table. Pure.
+const MAX = 1024;
+let table = new Map<string, string>();
+
+export function lowerName(name: string): string {
+  let lower = table.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (table.size >= MAX) table = new Map(); // a flood of odd names only costs recomputation
+    table.set(name, lower);
+  }
+  return lower;
+}
