@@ -29,6 +29,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 const FLUSH_AFTER_MS = 50;
+const BATCH_BYTES = 32 * 1024;
 interface Flushable {
   flushSync(): void;
 }
@@ -56,29 +57,38 @@ function flushAllOnExit(): void {
  * growing an unbounded buffer.
  */
 export function logDestination(dest: number | string = 1): DestinationStream & Flushable & { flush(cb?: (err?: Error) => void): void } {
-  const sonic = pino.destination({ dest, sync: true, minLength: 32 * 1024, maxWrite: 64 * 1024 });
+  // sonic-boom writes each write() at once (minLength 0); the batching is done
+  // here, on an array, because sonic-boom's own minLength buffering re-measures
+  // its whole growing buffer on every line.
+  const sonic = pino.destination({ dest, sync: true });
+  let lines: string[] = [];
+  let size = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  const flushSoon = (): void => {
+  const flushNow = (): void => {
+    if (timer !== null) clearTimeout(timer);
     timer = null;
-    sonic.flush();
+    if (lines.length === 0) return;
+    const data = lines.length === 1 ? (lines[0] as string) : lines.join('');
+    lines = [];
+    size = 0;
+    sonic.write(data);
   };
   const out = {
     write(line: string): boolean {
-      sonic.write(line);
-      if (timer === null) {
-        timer = setTimeout(flushSoon, FLUSH_AFTER_MS);
+      lines.push(line);
+      size += line.length;
+      if (size >= BATCH_BYTES) flushNow();
+      else if (timer === null) {
+        timer = setTimeout(flushNow, FLUSH_AFTER_MS);
         timer.unref();
       }
       return true;
     },
     flush(cb?: (err?: Error) => void): void {
-      sonic.flush(cb);
+      flushNow();
+      cb?.();
     },
-    flushSync(): void {
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
-      sonic.flushSync();
-    },
+    flushSync: flushNow,
   };
   if (open.size === 0) process.once('exit', flushAllOnExit);
   open.add(out);
