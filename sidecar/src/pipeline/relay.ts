@@ -67,6 +67,8 @@ class Relay implements UpstreamHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
+    // the app left while the request waited for a pooled connection: never send it
+    if (this.#done) abort(new Error('client closed the connection'));
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
