@@ -28,6 +28,7 @@ const { values: args } = parseArgs({ options: { seconds: { type: 'string', defau
 const SECONDS = Number(args.seconds) || 5;
 const RUNS = Math.max(1, Number(args.runs) || 3);
 const WRITE = !args['no-write'];
+const IDLE_SECONDS = 10;
 // The webhook and the chart give the sidecar container a 256Mi memory limit, and
 // Node sizes V8's heap from the cgroup limit it runs in. These flags are what
 // it picks there (checked: heap_size_limit 259 MiB and a young generation that
@@ -183,6 +184,13 @@ http {
     ...(before ? [{ name: `mayfly sidecar (before, ${args.before})`, http: before.ports.http!, https: before.ports.https!, ca: beforeCa, pids: () => [before!.proc.pid!] }] : []),
     { name: 'mayfly sidecar', http: mayfly.ports.http!, https: mayfly.ports.https!, ca: podCa, pids: () => [mayfly.proc.pid!] },
   ];
+  // Idle cost: every Node proxy (and nginx) with no traffic at all, side by side.
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle0 = targets.map((t) => procStats(t.pids()).cpuMs);
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  const idle = targets.map((t, i) => ({ target: t.name, percent: ((procStats(t.pids()).cpuMs - idle0[i]!) / (IDLE_SECONDS * 1000)) * 100 }));
+  process.stderr.write(`idle CPU: ${idle.map((x) => `${x.target} ${x.percent.toFixed(2)}%`).join(', ')}\n`);
+
   interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; rss: number; anon: number; hs?: Load }
   const rows: Row[] = [];
   for (let run = 1; run <= RUNS; run++) {
@@ -243,6 +251,7 @@ http {
     for (const m of mayflyTargets) {
       lines.push(`| ${proto} | ${m.name} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.fixed.p99 - y.fixed.p99))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.cpuPer1k / y.cpuPer1k))} | ${spread(perRun(m.name, 'nginx', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${col(m.name, proto, (r) => r.cpuPer1k, 3)} | ${col(m.name, proto, (r) => r.rss / MiB, 0)} |`);
     }
+  lines.push('', `Idle (no traffic, ${IDLE_SECONDS} s, before the runs): ${idle.filter((x) => x.target !== 'direct').map((x) => `${x.target} ${f(x.percent)}% of a core`).join(', ')}.`);
   lines.push('', `Leaf mint (ECDSA P-256 key + certificate from the pod CA): p50 ${f(mints[50]!)} ms, p99 ${f(mints[98]!)} ms over 100 names. Leaves minted by the sidecar during the whole run: ${info.leaves.minted} (one per host; every later handshake reuses it).`);
   lines.push(`Credentials: ${info.creds.exchanges} exchanges with the provider during the whole run (the pre-warm when the policy arrived, then refresh-ahead before each 60 s credential expired), ${info.creds.hits} cache hits and ${info.creds.misses} misses on the request path, ${info.creds.failures} failures: no request waited for a credential fetch.`, '');
   const section = `${lines.join('\n')}\n`;
