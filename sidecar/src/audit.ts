@@ -46,17 +46,18 @@ function flushAllOnExit(): void {
 }
 
 /**
- * Where the sidecar logs (stdout by default): synchronous writes, batched. A
- * line is written by the caller's thread (no round trip through the libuv
- * thread pool, as pino's default asynchronous writes take), but lines are
- * gathered first, until 32 KiB or 50 ms after the first one, so a busy sidecar
- * makes tens of write(2) calls a second instead of one per request, and an idle
- * one none. What is buffered is written synchronously when the process exits
- * (after a SIGTERM drain, or a crash that reaches 'exit'); only a SIGKILL can
- * lose the last 50 ms. A reader that stalls blocks the writer rather than
- * growing an unbounded buffer.
+ * Where the sidecar logs (stdout by default): synchronous writes, by the
+ * caller's thread (no round trip through the libuv thread pool, as pino's
+ * default asynchronous writes take). Audit lines, one per request, are batched
+ * (`writeBatched`): gathered until 32 KiB or 50 ms after the first one, so a
+ * busy sidecar makes tens of write(2) calls a second instead of one per
+ * request. Every other line (start-up, config, errors) is written at once,
+ * after whatever audit lines are pending, so order is kept. What is buffered is
+ * written when the process exits (after a SIGTERM drain, or a crash that
+ * reaches 'exit'); only a SIGKILL can lose the last 50 ms. A reader that stalls
+ * blocks the writer rather than growing an unbounded buffer.
  */
-export function logDestination(dest: number | string = 1): DestinationStream & Flushable & { flush(cb?: (err?: Error) => void): void } {
+export function logDestination(dest: number | string = 1): BatchingDestination {
   // sonic-boom writes each write() at once (minLength 0); the batching is done
   // here, on an array, because sonic-boom's own minLength buffering re-measures
   // its whole growing buffer on every line.
@@ -73,8 +74,13 @@ export function logDestination(dest: number | string = 1): DestinationStream & F
     size = 0;
     sonic.write(data);
   };
-  const out = {
+  const out: BatchingDestination = {
     write(line: string): boolean {
+      lines.push(line);
+      flushNow();
+      return true;
+    },
+    writeBatched(line: string): void {
       lines.push(line);
       size += line.length;
       if (size >= BATCH_BYTES) flushNow();
@@ -82,7 +88,6 @@ export function logDestination(dest: number | string = 1): DestinationStream & F
         timer = setTimeout(flushNow, FLUSH_AFTER_MS);
         timer.unref();
       }
-      return true;
     },
     flush(cb?: (err?: Error) => void): void {
       flushNow();
@@ -94,6 +99,12 @@ export function logDestination(dest: number | string = 1): DestinationStream & F
   open.add(out);
   sonic.on('close', () => open.delete(out));
   return out;
+}
+
+/** A log destination that can also take lines to be written a little later, in a batch. */
+export interface BatchingDestination extends DestinationStream, Flushable {
+  writeBatched(line: string): void;
+  flush(cb?: (err?: Error) => void): void;
 }
 
 export interface AuditRecord {
@@ -148,7 +159,7 @@ export function audit(log: Logger, record: AuditRecord): void {
   if (!log.isLevelEnabled('info')) return;
   const msg = record.wouldDeny ? 'would deny' : 'decision';
   const internals = log as unknown as PinoInternals;
-  const stream = internals[streamSym as symbol] as { write(line: string): unknown; [key: symbol]: unknown } | undefined;
+  const stream = internals[streamSym as symbol] as { write(line: string): unknown; writeBatched?: (line: string) => void; [key: symbol]: unknown } | undefined;
   const levelPrefix = (internals[lsCacheSym as symbol] as Record<number, string> | undefined)?.[log.levels.values.info as number];
   if (!stream || typeof levelPrefix !== 'string' || stream[needsMetadataGsym as symbol] === true) {
     log.info({ audit: true, ...whitelisted(record) }, msg); // a multistream or an unusual logger: the generic path
@@ -156,5 +167,7 @@ export function audit(log: Logger, record: AuditRecord): void {
   }
   const time = (internals[timeSym as symbol] as () => string)();
   const fields = JSON.stringify(whitelisted(record));
-  stream.write(`${levelPrefix}${time}${internals[chindingsSym as symbol] as string},"audit":true,${fields.slice(1, -1)},"msg":"${msg}"}\n`);
+  const line = `${levelPrefix}${time}${internals[chindingsSym as symbol] as string},"audit":true,${fields.slice(1, -1)},"msg":"${msg}"}\n`;
+  if (stream.writeBatched) stream.writeBatched(line);
+  else stream.write(line);
 }

@@ -130,23 +130,29 @@ t.test('upstream failures before the response head', async (t) => {
   t.notOk('policy' in upstreamFailure(e('ECONNRESET'), undefined));
 });
 
-t.test('log destination: batched, flushed within 50 ms, and at exit however the process ends', async (t) => {
+t.test('log destination: audit lines batched and flushed within 50 ms, other lines at once and in order, all at exit', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'mayfly-log-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'batched.log');
   const log = createLogger('info', logDestination(file));
-  log.info('one');
-  log.info('two');
-  const lines = async () => (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
-  t.equal(await lines(), 0, 'gathered, not written line by line');
+  const rec = (path: string): AuditRecord => ({ pod: { namespace: 'n', name: 'p', serviceAccount: 's' }, destination: { host: 'h', port: 443, tls: true }, decision: 'allow', reason: 'allowed', path });
+  const lines = async () => (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; path?: string });
+  log.info('config applied');
+  t.same((await lines()).map((l) => l.msg), ['config applied'], 'an ordinary line is written at once');
+  audit(log, rec('/a'));
+  audit(log, rec('/b'));
+  t.equal((await lines()).length, 1, 'audit lines are gathered, not written one by one');
   await new Promise((r) => setTimeout(r, 120));
-  t.equal(await lines(), 2, 'written within 50 ms of the first line');
+  t.same((await lines()).map((l) => l.path ?? l.msg), ['config applied', '/a', '/b'], 'and written within 50 ms');
+  audit(log, rec('/c'));
+  log.warn('draining');
+  t.same((await lines()).map((l) => l.path ?? l.msg), ['config applied', '/a', '/b', '/c', 'draining'], 'an ordinary line brings the pending audit lines out first, in order');
 
-  const audit = new URL('../../src/audit.ts', import.meta.url).href;
+  const auditUrl = new URL('../../src/audit.ts', import.meta.url).href;
   for (const end of ['process.exit(0)', "throw new Error('boom')", '']) {
     const out = join(dir, `exit-${end.length}.log`);
-    const script = `const { createLogger, logDestination } = await import(${JSON.stringify(audit)}); const log = createLogger('info', logDestination(${JSON.stringify(out)})); for (let i = 0; i < 5; i++) log.info({ i }, 'line'); ${end}`;
+    const script = `const { createLogger, logDestination, audit } = await import(${JSON.stringify(auditUrl)}); const log = createLogger('info', logDestination(${JSON.stringify(out)})); for (let i = 0; i < 5; i++) audit(log, { pod: { namespace: 'n', name: 'p', serviceAccount: 's' }, destination: { host: 'h', port: 443, tls: true }, decision: 'allow', reason: 'allowed', path: '/' + i }); ${end}`;
     await new Promise<void>((resolve) => execFile(process.execPath, ['--input-type=module', '-e', script], () => resolve()));
-    t.equal((await readFile(out, 'utf8')).split('\n').filter(Boolean).length, 5, `all lines written when the process ends with ${end || 'an empty event loop'}`);
+    t.equal((await readFile(out, 'utf8')).split('\n').filter(Boolean).length, 5, `every audit line written when the process ends with ${end || 'an empty event loop'}`);
   }
 });
