@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 export interface RunOptions {
   /** Run as this UID (and GID, default the same) instead of root. */
@@ -22,7 +23,9 @@ export interface RunResult {
   stderr: string;
 }
 
-const BASE_ENV = { PATH: '/work/main/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+// The repository's own Node 24 first, wherever the repository was cloned.
+const NODE_BIN = fileURLToPath(new URL('../../node_modules/.bin', import.meta.url));
+const BASE_ENV = { PATH: `${NODE_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8' };
 
 function command(ns: string, cmd: readonly string[], opts: RunOptions): string[] {
   const drop = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups', '--'];
