@@ -1,7 +1,9 @@
 # One image carries every `mayfly` command: the controller (operator, webhook,
 # broker, config stream), the sidecar and the init step that writes the capture
-# rules. Node 24 runs the TypeScript sources directly (type stripping), so there
-# is no build step beyond installing production dependencies.
+# rules. Node 24 runs the TypeScript sources directly (type stripping), except
+# for the sidecar: it runs in every pod, so it ships bundled into plain
+# JavaScript (cli/scripts/bundle.ts), which keeps Node's type stripper and every
+# other command's modules out of its memory.
 #
 #   docker build -t ghcr.io/mayfly-dev/mayfly:0.1.0 .
 #
@@ -22,6 +24,13 @@ COPY e2e/package.json e2e/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
+FROM ${NODE_IMAGE} AS bundle
+WORKDIR /app
+COPY . .
+# All dependencies (esbuild is a development one); only the bundle leaves this stage.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && node cli/scripts/bundle.ts /app/dist/sidecar
+
 FROM ${NODE_IMAGE}
 # iptables/ip6tables (with the nft backend Alpine ships) for `mayfly init`'s capture rules; nothing else.
 RUN apk add --no-cache iptables ip6tables \
@@ -41,8 +50,10 @@ COPY operator/package.json operator/
 COPY operator/src operator/src
 COPY cli/package.json cli/
 COPY cli/src cli/src
-# `mayfly` on PATH: the webhook injects `mayfly init` and `mayfly sidecar` as commands.
-RUN printf '#!/bin/sh\nexec node /app/cli/src/main.ts "$@"\n' > /usr/local/bin/mayfly \
+COPY --from=bundle /app/dist dist
+# `mayfly` on PATH: the webhook injects `mayfly init` and `mayfly sidecar` as
+# commands; `sidecar` runs from the bundle (the e2e kubelet's shim does the same).
+RUN printf '#!/bin/sh\nif [ "$1" = sidecar ]; then exec node /app/dist/sidecar/main.js "$@"; fi\nexec node /app/cli/src/main.ts "$@"\n' > /usr/local/bin/mayfly \
  && chmod 0555 /usr/local/bin/mayfly \
  && chmod -R a-w /app
 # 65532: the controller's UID in the chart. The sidecar and init containers set

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type SidecarConfig } from '@mayfly/sidecar/config/sidecar-config';
 import { listenerPorts } from '@mayfly/sidecar/capture/rules';
-import { CONTROL_PLANE_AUDIENCE } from '@mayfly/crds';
+import { CONTROL_PLANE_AUDIENCE } from '@mayfly/crds/names';
 import { ENV, PODINFO_LABELS_FILE, DEFAULT_PORTS } from '@mayfly/webhook/inject/paths';
 
 /** Variables the webhook sets besides those in ENV. */

@@ -3,14 +3,18 @@
 // the same header), and the Mayfly sidecar (in-process build, the cluster's
 // credential cache in front of a counting provider). Each reports {cpu, rss} on
 // "stats" over IPC; "exit" ends it cleanly (so --cpu-prof writes its profile).
+// The benchmark runs this file bundled (cli/scripts/bundle.ts, as the image
+// ships the sidecar): every Node role then runs as plain JavaScript, without
+// Node's type stripper, which would add the same ~17 MiB to each.
 // usage: node sidecar-targets.ts ROLE CONFIG_JSON
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { PolicySnapshot as Snapshot } from '@mayfly/sidecar/contracts';
 
 const [role, configJson] = process.argv.slice(2) as [string, string];
-const cfg = JSON.parse(configJson) as { key: string; cert: string; ca: string; upstreamHttp: number; upstreamHttps: number; dir: string; policies: string };
+const cfg = JSON.parse(configJson) as { key: string; cert: string; ca: string; upstreamHttp: number; upstreamHttps: number; dir: string; policies: unknown[] };
 const ports: Record<string, number> = {};
 const BODY = Buffer.from('{"id":"ch_1","object":"charge","amount":2000}\n');
 
@@ -42,15 +46,16 @@ if (role === 'upstream') {
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
 } else if (role === 'mayfly') {
   const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
-  const { FileConfigSource } = await import('@mayfly/sidecar/config/file-source');
   const { CredentialCache } = await import('@mayfly/sidecar/credentials/cache');
   const { CounterMetrics } = await import('@mayfly/sidecar/credentials/metrics');
   const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/sidecar-config');
   const { createLogger, logDestination } = await import('@mayfly/sidecar/audit');
-  const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const policyFile = join(cfg.dir, 'policies.yaml');
-  writeFileSync(policyFile, cfg.policies);
+  // Compiled policies, as the controller's config stream delivers them to a
+  // pod (the benchmark compiled them): like a pod's sidecar, this one never
+  // loads the CRD validator.
+  const snapshot = { revision: '1', policies: cfg.policies } as Snapshot;
+  const config = { start: async (onUpdate: (s: Snapshot) => void) => onUpdate(snapshot), stop: async () => {} };
   // The cluster's credential cache in front of a provider that counts its
   // exchanges: each credential lives 60 s, so refresh-ahead runs during the
   // benchmark; a request that has to wait for an exchange counts as a miss.
@@ -76,7 +81,7 @@ if (role === 'upstream') {
       logLevel: 'info',
     },
     {
-      config: new FileConfigSource(policyFile),
+      config,
       credentials: creds,
       // The audit log goes to a file, as a log shipper would read it.
       logger: createLogger('info', logDestination(join(cfg.dir, 'audit.log'))),

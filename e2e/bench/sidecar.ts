@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createTestCa } from '../../sidecar/test/helpers/pki.ts';
 import { PodCa } from '../../sidecar/src/tls/pod-ca.ts';
+import { loadPolicies } from '../../crds/src/load.ts';
+import { bundle } from '../../cli/scripts/bundle.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -125,12 +127,14 @@ const children: ChildProcess[] = [];
 let nginx: ChildProcess | null = null;
 const load0 = loadavg();
 try {
-  const targetsScript = join(here, 'sidecar-targets.ts');
-  const base = { key: leaf.key, cert: leaf.cert, ca: ca.cert, dir, upstreamHttp: 0, upstreamHttps: 0, policies: '' };
+  // Every Node role runs from a bundle of sidecar-targets.ts, built the way the
+  // image builds the sidecar: plain JavaScript, no type stripper in memory.
+  const targetsScript = await bundle(join(dir, 'bundle', 'targets'), join(here, 'sidecar-targets.ts'));
+  const base = { key: leaf.key, cert: leaf.cert, ca: ca.cert, dir, upstreamHttp: 0, upstreamHttps: 0, policies: [] as unknown[] };
   const upstream = await startRole(targetsScript, 'upstream', base);
   children.push(upstream.proc);
   const cfg = { ...base, upstreamHttp: upstream.ports.http!, upstreamHttps: upstream.ports.https! };
-  cfg.policies = `apiVersion: mayfly.dev/v1alpha1
+  const policyText = `apiVersion: mayfly.dev/v1alpha1
 kind: WorkloadPolicy
 metadata: { name: to-api, namespace: bench }
 spec:
@@ -138,6 +142,10 @@ spec:
   destinations: [{ host: api.bench, ports: [80, ${cfg.upstreamHttp}, ${cfg.upstreamHttps}], plaintext: true, allowPrivateAddresses: true, methods: [GET, POST], paths: ["/v1/*"] }]
   credential: { provider: { broker: { audience: bench } }, inject: { header: Authorization, format: "Bearer {{token}}" } }
 `;
+  cfg.policies = loadPolicies(policyText).map((p) => {
+    if (!p.compiled) throw new Error(`bench policy invalid: ${JSON.stringify(p.errors)}`);
+    return p.compiled;
+  });
   const bare = await startRole(targetsScript, 'bare', cfg, POD_HEAP);
   children.push(bare.proc);
   const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP);
@@ -147,7 +155,8 @@ spec:
   let beforeCa = '';
   if (args.before) {
     await mkdir(join(dir, 'b'), { recursive: true });
-    before = await startRole(await exportRevision(args.before, dir), 'mayfly', { ...cfg, dir: join(dir, 'b') }, POD_HEAP);
+    // bundled like the current one; an earlier revision's role reads the policy YAML itself
+    before = await startRole(await bundle(join(dir, 'bundle', 'before'), await exportRevision(args.before, dir)), 'mayfly', { ...cfg, dir: join(dir, 'b'), policies: policyText }, POD_HEAP);
     children.push(before.proc);
     beforeCa = (await before.ask<{ caPem: string }>('creds', 'caPem')).caPem;
   }

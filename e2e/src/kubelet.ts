@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Volume, type KubeConfig } from '@kubernetes/client-node';
 import { run, startDaemon, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { type PodNetwork } from './pod-network.ts';
+import { bundle } from '../../cli/scripts/bundle.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const NODE_BIN = join(REPO, 'node_modules', '.bin');
@@ -61,12 +62,18 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Writes a `mayfly` executable that runs this repository's CLI on Node 24. */
-function writeShims(dir: string): string {
+/**
+ * Writes a `mayfly` executable shaped like the image's (see the Dockerfile):
+ * `mayfly sidecar` runs the bundled sidecar, built here from this checkout's
+ * sources, and every other command runs the CLI's sources, on Node 24.
+ */
+async function writeShims(dir: string): Promise<string> {
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
+  const sidecar = await bundle(join(dir, 'dist', 'sidecar'));
+  const node = shellQuote(join(NODE_BIN, 'node'));
   const mayfly = join(bin, 'mayfly');
-  writeFileSync(mayfly, `#!/bin/sh\nexec ${shellQuote(join(NODE_BIN, 'node'))} ${shellQuote(join(REPO, 'cli/src/main.ts'))} "$@"\n`);
+  writeFileSync(mayfly, `#!/bin/sh\nif [ "$1" = sidecar ]; then exec ${node} ${shellQuote(sidecar)} "$@"; fi\nexec ${node} ${shellQuote(join(REPO, 'cli/src/main.ts'))} "$@"\n`);
   chmodSync(mayfly, 0o755);
   return bin;
 }
@@ -122,7 +129,7 @@ export async function runPod(opts: RunPodOptions): Promise<RunningPod> {
   const sa = pod.spec?.serviceAccountName ?? 'default';
   mkdirSync(opts.dir, { recursive: true });
   chmodSync(opts.dir, 0o755);
-  const shimBin = writeShims(opts.dir);
+  const shimBin = await writeShims(opts.dir);
   const volumes = new Map<string, Volume>();
   const daemons: Daemon[] = [];
   const timers: NodeJS.Timeout[] = [];

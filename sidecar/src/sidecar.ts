@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from '@mayfly/crds';
-import { selects } from '@mayfly/crds';
+import { selects } from '@mayfly/crds/compile';
 import type { ConfigSource, CredentialSource, PodIdentity, PolicySnapshot } from './contracts.ts';
 import { createLogger } from './audit.ts';
 import { createMetrics, type CredentialStats } from './metrics.ts';

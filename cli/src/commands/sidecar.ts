@@ -8,11 +8,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import http from 'node:http';
 import type { Command, CommandIO } from '../command.ts';
-import { parseSidecarConfig, SidecarConfigError } from '@mayfly/sidecar/config/sidecar-config';
-import { FileConfigSource } from '@mayfly/sidecar/config/file-source';
-import { StaticCredentialSource } from '@mayfly/sidecar/local/static-credentials';
-import { buildSidecar } from '@mayfly/sidecar/sidecar';
-import { createLogger } from '@mayfly/sidecar/audit';
+// The local-file mode's modules (the policy loader brings the CRD validator,
+// CEL and YAML) are imported only in that mode: a sidecar in a pod never loads
+// them, which keeps its memory down.
 
 const USAGE = `usage: mayfly sidecar --config FILE
        mayfly sidecar wait-ready [--port 15021] [--timeout 120]
@@ -73,6 +71,13 @@ export const command: Command = async (argv, io) => {
       },
     });
   }
+  const [{ parseSidecarConfig, SidecarConfigError }, { FileConfigSource }, { StaticCredentialSource }, { buildSidecar }, { createLogger }] = await Promise.all([
+    import('@mayfly/sidecar/config/sidecar-config'),
+    import('@mayfly/sidecar/config/file-source'),
+    import('@mayfly/sidecar/local/static-credentials'),
+    import('@mayfly/sidecar/sidecar'),
+    import('@mayfly/sidecar/audit'),
+  ]);
   const path = resolve(io.cwd, values.config);
   let local;
   try {

@@ -2,7 +2,7 @@
 // once, validated with ajv (every error listed), defaulted and frozen.
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration } from '@mayfly/crds';
+import { parseDuration } from '@mayfly/crds/compile';
 import type { PodIdentity } from '../contracts.ts';
 import { DEFAULT_CAPTURE_PORTS, DEFAULT_OUTBOUND_PORT, listenerPorts } from '../capture/rules.ts';
 

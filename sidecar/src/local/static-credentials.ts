@@ -3,7 +3,7 @@
 // credential layer exchanges the pod's token. Values never reach a log.
 import { createHash } from 'node:crypto';
 import type { CompiledPolicy } from '@mayfly/crds';
-import { parseDuration } from '@mayfly/crds';
+import { parseDuration } from '@mayfly/crds/compile';
 import { CredentialError, type Credential, type CredentialSource } from '../contracts.ts';
 import type { StaticCredentialSpec } from '../config/sidecar-config.ts';
 

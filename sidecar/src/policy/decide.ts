@@ -1,7 +1,7 @@
 // The decision: a pure function of (policies, pod identity and posture, request,
 // time). It says whether the request is passed through (no policy knows the
 // host), allowed (and with which policy's credential) or denied, and why.
-import { selects, type CompiledDestination, type CompiledPolicy } from '@mayfly/crds';
+import { selects, type CompiledDestination, type CompiledPolicy } from '@mayfly/crds/compile';
 import type { PodIdentity } from '../contracts.ts';
 import { checkPosture, inTimeWindow, isExpired } from './conditions.ts';
 

@@ -1,7 +1,7 @@
 // The contract between the webhook and the sidecar: names, ports, paths and
 // environment variables the injected pod uses. The sidecar imports these from
 // `@mayfly/webhook/inject/paths`; change them only together with the sidecar.
-import { DEFAULT_TOKEN_DIR, tokenRelativePath } from '@mayfly/crds';
+import { DEFAULT_TOKEN_DIR, tokenRelativePath } from '@mayfly/crds/token-paths';
 
 /** Container names Mayfly owns; a pod that uses them for anything else is refused. */
 export const INIT_CONTAINER_NAME = 'mayfly-init';
