@@ -101,7 +101,7 @@ function procStats(pids: number[]): { cpuMs: number; rss: number; anon: number }
 async function exportRevision(rev: string, into: string): Promise<string> {
   const dir = join(into, 'before');
   await mkdir(dir, { recursive: true });
-  const tar = execFileSync('git', ['-C', root, 'archive', '--format=tar', rev, 'package.json', 'crds', 'sidecar', 'e2e'], { maxBuffer: 1 << 28 });
+  const tar = execFileSync('git', ['-C', root, 'archive', '--format=tar', rev, 'package.json', 'tsconfig.base.json', 'crds', 'sidecar', 'e2e'], { maxBuffer: 1 << 28 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   await mkdir(join(dir, 'node_modules', '@mayfly'), { recursive: true });
   for (const e of await readdir(join(root, 'node_modules'))) if (e !== '@mayfly') await symlink(join(root, 'node_modules', e), join(dir, 'node_modules', e));
