@@ -35,6 +35,7 @@ const POLICIES = [
   pol('to-api', `  destinations: [{ host: api.example.com, ports: [${up.port}], methods: [GET, POST], paths: ["/v1/*"] }]\n${hdr}`),
   pol('to-b', `  destinations: [{ host: b.example.com, ports: [${up.port}] }]\n${hdr}`),
   pol('audit', `  destinations: [{ host: audit.example.com, ports: [${up.port}], paths: ["/v1/*"] }]\n${hdr}`, 'Audit'),
+  pol('audit-down', `  destinations: [{ host: audit-down.example.com, ports: [${selfSigned.port}], paths: ["/v1/*"] }]\n${hdr}`, 'Audit'),
   pol('redirect', `  destinations: [{ host: redirect.example.com, ports: [${up.port}] }]\n${hdr}`),
   pol('meta', `  destinations: [{ host: meta.example.com, ports: [${up.port}], allowPrivateAddresses: true }]\n${hdr}`),
   pol('internal', `  destinations: [{ host: internal.example.com, ports: [${up.port}] }, { host: internal-ok.example.com, ports: [${up.port}], allowPrivateAddresses: true }]\n${hdr}`),
@@ -469,6 +470,13 @@ t.test('Audit mode forwards untouched and logs would-deny', async (t) => {
   const rec = h.logs.filter((l) => l.audit && l.policy === 'payments/audit').at(-1);
   t.match(rec, { decision: 'audit', wouldDeny: true, reason: 'path-not-allowed', msg: 'would deny' });
   t.same(leaked(), []);
+});
+
+t.test('Audit mode: a failure after the decision (here the name does not resolve) is reported in error and status; the would-deny reason stays', async (t) => {
+  const res = await tlsSend('audit-down.example.com', get('audit-down.example.com', '/admin'), h.port(selfSigned.port));
+  t.equal(status(res), 502);
+  const rec = h.logs.filter((l) => l.audit && l.policy === 'payments/audit-down').at(-1);
+  t.match(rec, { decision: 'audit', wouldDeny: true, reason: 'path-not-allowed', status: 502, error: /cannot resolve audit-down.example.com/ });
 });
 
 t.test('hot reload swaps the policies atomically', async (t) => {

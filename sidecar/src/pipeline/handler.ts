@@ -7,7 +7,7 @@ import type { CompiledDestination, CompiledInjection, CompiledPolicy } from '@ma
 import { CredentialError, type Credential, type CredentialSource, type PodIdentity, type PolicySnapshot } from '../contracts.ts';
 import { audit, type AuditRecord } from '../audit.ts';
 import type { Metrics } from '../metrics.ts';
-import { DENY_MESSAGES, decide, hostMatches, type Decision } from '../policy/decide.ts';
+import { DENY_MESSAGES, decideAmong, hostMatches, type Decision } from '../policy/decide.ts';
 import { checkStrictPath } from '../http/path.ts';
 import { appendRequestHeaders, traceContext } from '../http/headers.ts';
 import { InjectError, injectCredential, injectedHeaderName, type RequestSigner } from '../http/inject.ts';
@@ -16,9 +16,11 @@ import { ResolveError, type Resolver } from '../net/resolve.ts';
 import type { UpstreamPool, UpstreamTarget } from './forward.ts';
 import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
 import { writeError, type SidecarError } from './respond.ts';
-import { awsRequestSigner, signerFailure } from './aws-signer.ts';
 import { HostPolicies } from './host-policies.ts';
 import { relay } from './relay.ts';
+import type * as AwsSignerTypes from './aws-signer.ts';
+
+type AwsSignerModule = typeof AwsSignerTypes;
 
 export interface PipelineState {
   snapshot: PolicySnapshot;
@@ -123,7 +125,9 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     };
     const fail = (e: SidecarError, decision: AuditRecord['decision'] = 'deny'): void => {
       record.decision = decision;
-      if (e.code !== 'policy-denied') record.reason = e.code;
+      // an Audit decision keeps its reason (what the policy would have said);
+      // what went wrong afterwards is in `error` and `status`
+      if (e.code !== 'policy-denied' && decision !== 'audit') record.reason = e.code;
       record.error = e.message;
       if (e.status === 499) record.status = 499;
       writeError(res, e);
@@ -138,7 +142,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     record.path = r.target.path;
 
     const known = hostPolicies.get(state.snapshot, identity, host);
-    let decision: Decision = known.length === 0 ? PASSTHROUGH : decide(known, identity, { host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
+    let decision: Decision = known.length === 0 ? PASSTHROUGH : decideAmong(known, identity, { host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
     if (decision.action !== 'passthrough') {
       record.policy = decision.policy.id;
       record.mode = decision.mode;
@@ -248,9 +252,9 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     if (body.length > 0 || method === 'PUT' || method === 'POST' || method === 'PATCH' || method === 'QUERY') pairs.push(['content-length', String(body.length)]);
     let signed;
     try {
-      signed = await (deps.signer ?? awsRequestSigner)({ method, host: hostHeader, path: r.target.path, query: r.target.query, headers: pairs, body, now: deps.now() }, credential, injection);
+      signed = await (deps.signer ?? (await awsSigner()).awsRequestSigner)({ method, host: hostHeader, path: r.target.path, query: r.target.query, headers: pairs, body, now: deps.now() }, credential, injection);
     } catch (err) {
-      const f = signerFailure(err);
+      const f = (await awsSigner()).signerFailure(err);
       if (f) throw sidecarError({ ...f, ...(policy ? { policy } : {}) });
       throw err;
     }
@@ -264,6 +268,12 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
 }
 
 const PASSTHROUGH: Decision = { action: 'passthrough', reason: 'no-policy' };
+
+/** The SigV4 re-signer, loaded on the first signed request: the AWS SDK's signer stays out of sidecars that never sign. */
+let awsSignerModule: Promise<AwsSignerModule> | null = null;
+function awsSigner(): Promise<AwsSignerModule> {
+  return (awsSignerModule ??= import('./aws-signer.ts'));
+}
 
 function sidecarError(e: SidecarError): Error {
   return Object.assign(new Error(e.message), { sidecar: e });

@@ -60,7 +60,8 @@ export function policiesForHost(policies: readonly CompiledPolicy[], identity: P
 
 function pathAllowed(d: CompiledDestination, path: string): boolean {
   if (d.paths === null) return true;
-  return d.paths.some((r) => ('exact' in r ? path === r.exact : path.startsWith(r.prefix)));
+  for (const r of d.paths) if ('exact' in r ? path === r.exact : path.startsWith(r.prefix)) return true;
+  return false;
 }
 
 /** Evaluates one policy that knows the host: null when it allows, else the most specific reason. */
@@ -69,16 +70,28 @@ export function evaluate(policy: CompiledPolicy, identity: PodIdentity, req: Req
   const posture = checkPosture(policy, identity.images);
   if (posture) return posture;
   if (policy.timeWindows.length > 0 && !policy.timeWindows.some((w) => inTimeWindow(w, now))) return 'outside-time-window';
-  const hosts = policy.destinations.filter((d) => hostMatches(d, req.host));
-  const ports = hosts.filter((d) => d.ports.includes(req.port));
-  if (ports.length === 0) return 'port-not-allowed';
-  const methods = ports.filter((d) => d.methods === null || d.methods.includes(req.method as never));
-  if (methods.length === 0) return 'method-not-allowed';
-  const paths = methods.filter((d) => pathAllowed(d, req.path));
-  if (paths.length === 0) return 'path-not-allowed';
-  if (!req.tls && !paths.some((d) => d.plaintext)) return 'plaintext-not-allowed';
-  return null;
+  // One pass over the destinations (no arrays: this runs on every request). A
+  // destination that passes every check allows; otherwise the answer is the
+  // check that the furthest-reaching destination failed: port, then method,
+  // then path, then plaintext.
+  let reached = 0;
+  for (const d of policy.destinations) {
+    if (!hostMatches(d, req.host) || !d.ports.includes(req.port)) continue;
+    if (d.methods !== null && !d.methods.includes(req.method as never)) {
+      if (reached < 1) reached = 1;
+      continue;
+    }
+    if (!pathAllowed(d, req.path)) {
+      if (reached < 2) reached = 2;
+      continue;
+    }
+    if (req.tls || d.plaintext) return null;
+    reached = 3;
+  }
+  return REACHED[reached] as DenyReason;
 }
+
+const REACHED: readonly DenyReason[] = ['port-not-allowed', 'method-not-allowed', 'path-not-allowed', 'plaintext-not-allowed'];
 
 /**
  * Decides one request. Enforce policies win over Audit ones; among Enforce
@@ -86,25 +99,37 @@ export function evaluate(policy: CompiledPolicy, identity: PodIdentity, req: Req
  * first one's reason is the answer.
  */
 export function decide(policies: readonly CompiledPolicy[], identity: PodIdentity, req: RequestFacts, now: number): Decision {
-  const known = policiesForHost(policies, identity, req.host);
+  return decideAmong(policiesForHost(policies, identity, req.host), identity, req, now);
+}
+
+/**
+ * `decide` over the policies already known to select this pod and name the
+ * host (`policiesForHost`, which the pipeline remembers per snapshot and host).
+ * Allocates nothing but the decision: it runs on every request.
+ */
+export function decideAmong(known: readonly CompiledPolicy[], identity: PodIdentity, req: RequestFacts, now: number): Decision {
   if (known.length === 0) return { action: 'passthrough', reason: 'no-policy' };
-  const enforce = known.filter((p) => p.mode === 'Enforce');
-  if (enforce.length > 0) {
-    let first: { policy: CompiledPolicy; reason: DenyReason } | null = null;
-    for (const policy of enforce) {
-      const reason = evaluate(policy, identity, req, now);
-      if (reason === null) return { action: 'allow', policy, mode: 'Enforce', reason: 'allowed', inject: true };
-      first ??= { policy, reason };
+  let firstEnforce: CompiledPolicy | null = null;
+  let enforceReason: DenyReason | null = null;
+  for (const policy of known) {
+    if (policy.mode !== 'Enforce') continue;
+    const reason = evaluate(policy, identity, req, now);
+    if (reason === null) return { action: 'allow', policy, mode: 'Enforce', reason: 'allowed', inject: true };
+    if (firstEnforce === null) {
+      firstEnforce = policy;
+      enforceReason = reason;
     }
-    const f = first as { policy: CompiledPolicy; reason: DenyReason };
-    return { action: 'deny', policy: f.policy, mode: 'Enforce', reason: f.reason };
   }
-  let first: { policy: CompiledPolicy; reason: DenyReason } | null = null;
+  if (firstEnforce !== null) return { action: 'deny', policy: firstEnforce, mode: 'Enforce', reason: enforceReason as DenyReason };
+  let firstAudit: CompiledPolicy | null = null;
+  let auditReason: DenyReason | null = null;
   for (const policy of known) {
     const reason = evaluate(policy, identity, req, now);
     if (reason === null) return { action: 'audit', policy, mode: 'Audit', reason: 'allowed', wouldDeny: false };
-    first ??= { policy, reason };
+    if (firstAudit === null) {
+      firstAudit = policy;
+      auditReason = reason;
+    }
   }
-  const f = first as { policy: CompiledPolicy; reason: DenyReason };
-  return { action: 'audit', policy: f.policy, mode: 'Audit', reason: f.reason, wouldDeny: true };
+  return { action: 'audit', policy: firstAudit as CompiledPolicy, mode: 'Audit', reason: auditReason as DenyReason, wouldDeny: true };
 }
