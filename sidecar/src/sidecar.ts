@@ -57,6 +57,9 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   const cas: PodCa[] = [];
   let trust: TrustPaths | null = null;
   const currentCa = (): PodCa => cas[cas.length - 1] as PodCa;
+  /** The CA that signs after the current one, already in the trust files. */
+  let next: PodCa | null = null;
+  let renewal: NodeJS.Timeout | null = null;
   const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
   const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
   const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
@@ -121,18 +124,51 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
     currentCa().retain(intercepts);
     if (cfg.ca.nameConstraints) {
       const uncovered = policyHosts(selected, state.identity).filter((h) => !currentCa().covers(h.replace(/^\*\./, '')));
-      if (uncovered.length > 0) await rotateCa(`new policy hosts ${uncovered.join(', ')}`);
+      if (uncovered.length > 0) await rotateCa(`new policy hosts ${uncovered.join(', ')}`, false);
     }
   }
 
-  async function rotateCa(why: string): Promise<void> {
+  /** A pod CA for the hosts that policies selecting this pod name now. */
+  async function newCa(): Promise<PodCa> {
     const hosts = policyHosts(state.snapshot.policies, state.identity);
-    const ca = await PodCa.create({ lifetimeMs: cfg.ca.lifetimeMs, leafLifetimeMs: cfg.ca.leafLifetimeMs, permittedHosts: cfg.ca.nameConstraints ? (hosts.length > 0 ? hosts : ['invalid']) : [], maxLeaves: cfg.ca.maxLeaves, commonName: `${cfg.identity.namespace}/${cfg.identity.name}`, now });
+    return PodCa.create({ lifetimeMs: cfg.ca.lifetimeMs, leafLifetimeMs: cfg.ca.leafLifetimeMs, permittedHosts: cfg.ca.nameConstraints ? (hosts.length > 0 ? hosts : ['invalid']) : [], maxLeaves: cfg.ca.maxLeaves, commonName: `${cfg.identity.namespace}/${cfg.identity.name}`, now });
+  }
+
+  /**
+   * Replaces the signing CA. Each CA lives `ca.lifetimeMs` in three thirds: it
+   * is published in the trust files a third before it signs (as the "next"
+   * CA), signs for a third, then stays in the trust files for the last third,
+   * while the leaves it signed (a day by default) run out. So an app that reads
+   * the trust files only when it starts still trusts the leaves after the next
+   * rotation. `reuseNext` promotes the published next CA (the periodic
+   * rotation); new policy hosts need new name constraints, so both are new.
+   */
+  async function rotateCa(why: string, reuseNext: boolean): Promise<void> {
+    const ca = reuseNext && next !== null ? next : await newCa();
+    next = await newCa();
     cas.push(ca);
     while (cas.length > 2) cas.shift();
-    trust = await writeTrustFiles(cfg.trustDir, cas.map((c) => c.certPem).join(''), now());
+    trust = await writeTrustFiles(cfg.trustDir, [...cas, next].map((c) => c.certPem).join(''), now());
     readiness.caWritten = true;
-    log.info({ notAfter: new Date(ca.notAfter).toISOString(), permitted: ca.permitted, trust, why }, 'pod ca ready');
+    scheduleRenewal(ca, now() + cfg.ca.lifetimeMs / 3);
+    log.info({ notAfter: new Date(ca.notAfter).toISOString(), next: new Date(next.notAfter).toISOString(), permitted: ca.permitted, trust, why }, 'pod ca ready');
+  }
+
+  function scheduleRenewal(ca: PodCa, at: number): void {
+    if (renewal !== null) clearTimeout(renewal);
+    renewal = setTimeout(
+      () => {
+        renewal = null;
+        if (currentCa() !== ca || readiness.draining) return;
+        if (now() < at) return scheduleRenewal(ca, at); // a delay beyond setTimeout's limit fires early
+        rotateCa('the signing CA has signed for a third of its lifetime', true).catch((err: unknown) => {
+          log.error({ err }, 'pod ca rotation failed; retrying in a minute');
+          scheduleRenewal(ca, now() + 60_000);
+        });
+      },
+      Math.min(Math.max(0, at - now()), 2 ** 31 - 1),
+    );
+    renewal.unref();
   }
 
   const sidecar: Sidecar = {
@@ -150,7 +186,7 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
         chain = chain.then(() => applySnapshot(snapshot)).then(first, (err: unknown) => log.error({ err }, 'config apply failed'));
       });
       await loaded;
-      await rotateCa('start-up');
+      await rotateCa('start-up', false);
       for (const t of cfg.listeners.transparent) {
         const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => connections.accept(s, t.captures, 'transparent'));
         server.maxConnections = cfg.limits.maxConnections;
@@ -169,6 +205,7 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
     async stop() {
       readiness.draining = true;
       state.draining = true;
+      if (renewal !== null) clearTimeout(renewal);
       await Promise.all(listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
       httpServer.closeIdleConnections();
       const deadline = Date.now() + cfg.limits.drainTimeoutMs;

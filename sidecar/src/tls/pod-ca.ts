@@ -111,9 +111,12 @@ export class PodCa {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ];
     if (opts.permittedHosts.length > 0) extensions.push(nameConstraintsExtension(opts.permittedHosts));
+    const serialNumber = serial();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: serial(),
-      name: `CN=${opts.commonName.replace(/[,=+<>#;"\\]/g, '_')}, O=Mayfly pod CA`,
+      serialNumber,
+      // each CA its own name (the trust files hold up to three of one pod's):
+      // clients look an issuer up by name before they compare keys
+      name: `CN=${opts.commonName.replace(/[,=+<>#;"\\]/g, '_')}, OU=${serialNumber.slice(0, 16)}, O=Mayfly pod CA`,
       notBefore: new Date(t - 5 * 60_000),
       notAfter: new Date(t + opts.lifetimeMs),
       signingAlgorithm: SIGN,

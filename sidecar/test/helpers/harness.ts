@@ -59,6 +59,7 @@ export async function startHarness(opts: {
   identity?: PodIdentity;
   names?: Record<string, string>;
   maxLeaves?: number;
+  ca?: Partial<SidecarConfig['ca']>;
 }): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'mayfly-sidecar-'));
   const policyFile = join(dir, 'policies.yaml');
@@ -80,7 +81,7 @@ export async function startHarness(opts: {
     listeners: { address: '127.0.0.1', transparent: opts.captures.map((c) => ({ captures: c, port: 0 })), proxy: { port: 0, address: '127.0.0.1' }, admin: { port: 0, address: '127.0.0.1' } },
     trustDir: join(dir, 'trust'),
     upstreamCa: opts.upstreamCa ?? [],
-    ca: { lifetimeMs: 86400_000, leafLifetimeMs: 86400_000, maxLeaves: opts.maxLeaves ?? 100, nameConstraints: true },
+    ca: { lifetimeMs: 86400_000, leafLifetimeMs: 86400_000, maxLeaves: opts.maxLeaves ?? 100, nameConstraints: true, ...opts.ca },
     limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 2000, ...opts.limits },
     logLevel: 'debug',
   };
