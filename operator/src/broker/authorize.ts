@@ -6,7 +6,7 @@ import { selects, type CompiledPolicy } from '@mayfly/crds';
 import { claimFromReview, type AuthError, type PodIdentityClaim, type TokenReviewStatus } from '../stream/auth.ts';
 import { JWT_TOKEN_TYPE, SECRET_TOKEN_TYPE } from '@mayfly/sidecar/credentials/broker-protocol';
 import { checkPosture } from './posture.ts';
-import { inTimeWindows } from './time-window.ts';
+import { inTimeWindows } from '@mayfly/crds/conditions';
 
 /** The live pod as the broker reads it from the API server. */
 export interface BrokerPod {

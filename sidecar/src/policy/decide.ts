@@ -3,7 +3,8 @@
 // host), allowed (and with which policy's credential) or denied, and why.
 import { selects, type CompiledDestination, type CompiledPolicy } from '@mayfly/crds/compile';
 import type { PodIdentity } from '../contracts.ts';
-import { checkPosture, inTimeWindow, isExpired } from './conditions.ts';
+import { inTimeWindows } from '@mayfly/crds/conditions';
+import { checkPosture, isExpired } from './conditions.ts';
 
 export interface RequestFacts {
   /** Canonical host (lowercase, no trailing dot). */
@@ -69,7 +70,7 @@ export function evaluate(policy: CompiledPolicy, identity: PodIdentity, req: Req
   if (isExpired(policy, now)) return 'policy-expired';
   const posture = checkPosture(policy, identity.images);
   if (posture) return posture;
-  if (policy.timeWindows.length > 0 && !policy.timeWindows.some((w) => inTimeWindow(w, now))) return 'outside-time-window';
+  if (!inTimeWindows(policy.timeWindows, now)) return 'outside-time-window';
   // One pass over the destinations (no arrays: this runs on every request). A
   // destination that passes every check allows; otherwise the answer is the
   // check that the furthest-reaching destination failed: port, then method,

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { loadPolicies, type CompiledPolicy } from '@mayfly/crds';
 import { decide, hostMatches } from '../../src/policy/decide.ts';
-import { inTimeWindow, normaliseImage, checkPosture } from '../../src/policy/conditions.ts';
+import { inTimeWindow, normalizeImage } from '@mayfly/crds/conditions';
+import { checkPosture } from '../../src/policy/conditions.ts';
 import type { PodIdentity } from '../../src/contracts.ts';
 
 function policy(spec: string, name = 'p', ns = 'payments'): CompiledPolicy {
@@ -91,9 +92,9 @@ t.test('time windows across midnight, in the window time zone', async (t) => {
 });
 
 t.test('image names are normalised before registry checks', async (t) => {
-  t.equal(normaliseImage('nginx'), 'docker.io/library/nginx');
-  t.equal(normaliseImage('acme/app:1'), 'docker.io/acme/app:1');
-  t.equal(normaliseImage('localhost:5000/x'), 'localhost:5000/x');
+  t.equal(normalizeImage('nginx'), 'docker.io/library/nginx');
+  t.equal(normalizeImage('acme/app:1'), 'docker.io/acme/app:1');
+  t.equal(normalizeImage('localhost:5000/x'), 'localhost:5000/x');
   const p = policy(`${base}  posture: { images: { allowedRegistries: ["docker.io/library/"] } }\n  destinations: [{ host: api.example.com }]\n`);
   t.equal(checkPosture(p, ['nginx:1']), null);
 });

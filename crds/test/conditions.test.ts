@@ -1,5 +1,5 @@
 import t from 'tap';
-import { inTimeWindow, inTimeWindows, localTime } from '../../src/broker/time-window.ts';
+import { inTimeWindow, inTimeWindows, localTime } from '../src/conditions.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const weekdays = { days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'] as ('Mon' | 'Tue' | 'Wed' | 'Thu' | 'Fri')[], start: '06:00', end: '22:00', timeZone: 'Europe/Berlin' };
