@@ -62,7 +62,7 @@ t.test('the webhook configuration: Fail, opted-in namespaces only, never its own
   const [w] = mwc!.webhooks!;
   t.match(w, {
     failurePolicy: 'Fail',
-    sideEffects: 'None',
+    sideEffects: 'NoneOnDryRun',
     reinvocationPolicy: 'IfNeeded',
     admissionReviewVersions: ['v1'],
     clientConfig: { service: { name: 'mayfly-controller', namespace: 'mayfly-system', path: '/mutate', port: 8443 } },
