@@ -4,7 +4,7 @@
 // lists every problem; `startClusterSidecar` only wires the parts together.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_LIMITS, type SidecarConfig } from '@mayfly/sidecar/config/sidecar-config';
+import { DEFAULT_LIMITS, type SidecarConfig } from '@mayfly/sidecar/config/runtime';
 import { listenerPorts } from '@mayfly/sidecar/capture/rules';
 import { CONTROL_PLANE_AUDIENCE } from '@mayfly/crds/names';
 import { ENV, PODINFO_LABELS_FILE, DEFAULT_PORTS } from '@mayfly/webhook/inject/paths';

@@ -48,7 +48,7 @@ if (role === 'upstream') {
   const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
   const { CredentialCache } = await import('@mayfly/sidecar/credentials/cache');
   const { CounterMetrics } = await import('@mayfly/sidecar/credentials/metrics');
-  const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/sidecar-config');
+  const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/runtime');
   const { createLogger, logDestination } = await import('@mayfly/sidecar/audit');
   const { join } = await import('node:path');
   // Compiled policies, as the controller's config stream delivers them to a

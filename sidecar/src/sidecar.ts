@@ -19,7 +19,7 @@ import { policiesForHost } from './policy/decide.ts';
 import { createConnectionHandler } from './server/connections.ts';
 import { createAdminServer, type Readiness } from './server/admin.ts';
 import type { RequestSigner } from './http/inject.ts';
-import type { SidecarConfig } from './config/sidecar-config.ts';
+import type { SidecarConfig } from './config/runtime.ts';
 
 export interface SidecarDeps {
   config: ConfigSource;

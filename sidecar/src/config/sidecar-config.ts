@@ -4,35 +4,10 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '@mayfly/crds/compile';
 import type { PodIdentity } from '../contracts.ts';
+import { DEFAULT_LIMITS, type SidecarConfig } from './runtime.ts';
 import { DEFAULT_CAPTURE_PORTS, DEFAULT_OUTBOUND_PORT, listenerPorts } from '../capture/rules.ts';
 
-export interface SidecarConfig {
-  identity: PodIdentity;
-  listeners: {
-    /** Address the transparent listeners bind ("::" is dual-stack). */
-    address: string;
-    transparent: Array<{ captures: number; port: number }>;
-    proxy: { port: number; address: string } | null;
-    admin: { port: number; address: string } | null;
-  };
-  trustDir: string;
-  /** Extra PEM roots trusted for every upstream (contents, not paths). */
-  upstreamCa: string[];
-  ca: { lifetimeMs: number; leafLifetimeMs: number; maxLeaves: number; nameConstraints: boolean };
-  limits: {
-    maxHeaderBytes: number;
-    headersTimeoutMs: number;
-    requestTimeoutMs: number;
-    keepAliveTimeoutMs: number;
-    peekTimeoutMs: number;
-    maxConnections: number;
-    maxSignedBodyBytes: number;
-    upstreamTimeoutMs: number;
-    drainTimeoutMs: number;
-    dnsCacheMs: number;
-  };
-  logLevel: string;
-}
+export { DEFAULT_LIMITS, type SidecarConfig } from './runtime.ts';
 
 /** A static credential for local runs, per policy id ("namespace/name"). */
 export interface StaticCredentialSpec {
@@ -50,18 +25,6 @@ export interface LocalConfigFile {
   credentials: Record<string, StaticCredentialSpec>;
 }
 
-export const DEFAULT_LIMITS: SidecarConfig['limits'] = {
-  maxHeaderBytes: 32 * 1024,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 300_000,
-  keepAliveTimeoutMs: 60_000,
-  peekTimeoutMs: 10_000,
-  maxConnections: 8192,
-  maxSignedBodyBytes: 16 * 1024 * 1024,
-  upstreamTimeoutMs: 60_000,
-  drainTimeoutMs: 20_000,
-  dnsCacheMs: 5_000,
-};
 
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
 const duration = { type: 'string', pattern: '^([0-9]+h)?([0-9]+m)?([0-9]+s)?$', minLength: 2 };
