@@ -6,7 +6,8 @@
 // markedly cheaper per request than node:http's ClientRequest and Agent.
 import type { LookupFunction } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool as UndiciPool } from 'undici';
+import Pool from 'undici/lib/dispatcher/pool.js';
 
 export interface UpstreamTarget {
   tls: boolean;
@@ -42,7 +43,7 @@ function pinnedLookup(address: string): LookupFunction {
 }
 
 export class UpstreamPool {
-  #pools = new Map<string, Pool>();
+  #pools = new Map<string, UndiciPool>();
   #contexts = new Map<string, SecureContext>();
   #opts: PoolOptions;
 
@@ -66,7 +67,7 @@ export class UpstreamPool {
   }
 
   /** The pool for a destination and credential (most recently used last; the oldest are closed beyond maxAgents). */
-  pool(t: UpstreamTarget): Pool {
+  pool(t: UpstreamTarget): UndiciPool {
     const key = UpstreamPool.key(t);
     let pool = this.#pools.get(key);
     if (pool) {
@@ -89,7 +90,7 @@ export class UpstreamPool {
     });
     this.#pools.set(key, pool);
     while (this.#pools.size > this.#opts.maxAgents) {
-      const [oldestKey, oldest] = this.#pools.entries().next().value as [string, Pool];
+      const [oldestKey, oldest] = this.#pools.entries().next().value as [string, UndiciPool];
       this.#pools.delete(oldestKey);
       void oldest.destroy().catch(() => {});
     }
