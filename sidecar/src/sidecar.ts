@@ -60,6 +60,7 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   /** The CA that signs after the current one, already in the trust files. */
   let next: PodCa | null = null;
   let renewal: NodeJS.Timeout | null = null;
+  let rotations: Promise<void> = Promise.resolve();
   const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
   const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
   const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
@@ -143,7 +144,15 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
    * rotation. `reuseNext` promotes the published next CA (the periodic
    * rotation); new policy hosts need new name constraints, so both are new.
    */
-  async function rotateCa(why: string, reuseNext: boolean): Promise<void> {
+  function rotateCa(why: string, reuseNext: boolean, replacing?: PodCa): Promise<void> {
+    // one rotation at a time: a timer's and a policy change's must not interleave;
+    // a timer's is dropped when another rotation replaced its CA first
+    const run = rotations.then(() => (replacing === undefined || currentCa() === replacing ? rotateNow(why, reuseNext) : undefined));
+    rotations = run.catch(() => {});
+    return run;
+  }
+
+  async function rotateNow(why: string, reuseNext: boolean): Promise<void> {
     const ca = reuseNext && next !== null ? next : await newCa();
     next = await newCa();
     cas.push(ca);
@@ -161,7 +170,7 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
         renewal = null;
         if (currentCa() !== ca || readiness.draining) return;
         if (now() < at) return scheduleRenewal(ca, at); // a delay beyond setTimeout's limit fires early
-        rotateCa('the signing CA has signed for a third of its lifetime', true).catch((err: unknown) => {
+        rotateCa('the signing CA has signed for a third of its lifetime', true, ca).catch((err: unknown) => {
           log.error({ err }, 'pod ca rotation failed; retrying in a minute');
           scheduleRenewal(ca, now() + 60_000);
         });
