@@ -154,13 +154,15 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
 
   async function rotateNow(why: string, reuseNext: boolean): Promise<void> {
     const ca = reuseNext && next !== null ? next : await newCa();
-    next = await newCa();
-    cas.push(ca);
-    while (cas.length > 2) cas.shift();
-    trust = await writeTrustFiles(cfg.trustDir, [...cas, next].map((c) => c.certPem).join(''), now());
+    const following = await newCa();
+    const trusted = [...cas, ca].slice(-2);
+    // the trust files first: a CA signs only once the files name it
+    trust = await writeTrustFiles(cfg.trustDir, [...trusted, following].map((c) => c.certPem).join(''), now());
+    cas.splice(0, cas.length, ...trusted);
+    next = following;
     readiness.caWritten = true;
     scheduleRenewal(ca, now() + cfg.ca.lifetimeMs / 3);
-    log.info({ notAfter: new Date(ca.notAfter).toISOString(), next: new Date(next.notAfter).toISOString(), permitted: ca.permitted, trust, why }, 'pod ca ready');
+    log.info({ notAfter: new Date(ca.notAfter).toISOString(), next: new Date(following.notAfter).toISOString(), permitted: ca.permitted, trust, why }, 'pod ca ready');
   }
 
   function scheduleRenewal(ca: PodCa, at: number): void {

@@ -1,6 +1,6 @@
 // The pod CA is replaced before it expires, and an app that read the trust
 // files once, when it started, keeps trusting the sidecar's leaves: the next CA
-// is published a third of its lifetime before it signs. A 6-second CA lifetime
+// is published a third of its lifetime before it signs. A 9-second CA lifetime
 // makes the rotation (every third of it) happen during the test.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
@@ -26,7 +26,7 @@ spec:
   credentials: { 'payments/to-api': { value: 'SECRET', id: 'c1' } },
   upstreamCa: [ca.cert],
   names: { 'api.example.com': '203.0.113.10' },
-  ca: { lifetimeMs: 6000, leafLifetimeMs: 6000 },
+  ca: { lifetimeMs: 9000, leafLifetimeMs: 9000 },
 });
 t.teardown(async () => {
   await h.close();
@@ -59,7 +59,7 @@ t.test('at start the trust files hold the signing CA and the next one', async (t
 });
 
 t.test('before it expires the CA is replaced by the one already published', async (t) => {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 6000;
   while (h.sidecar.ca() === first && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const second = h.sidecar.ca()!;
   t.not(second, first, 'rotated');
