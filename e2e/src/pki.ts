@@ -26,9 +26,9 @@ function rsaKey(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.
 }
 
 function serial(): string {
-  // Positive, 16 bytes.
+  // Positive, 16 bytes, and no leading zero byte (DER forbids one before a byte below 0x80).
   const b = randomBytes(16);
-  b[0] = (b[0] ?? 0) & 0x7f;
+  b[0] = ((b[0] ?? 0) & 0x3f) | 0x40;
   return b.toString('hex');
 }
 

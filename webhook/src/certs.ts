@@ -37,11 +37,22 @@ function newKey(): { forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rs
   return { forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
 }
 
+/**
+ * A certificate serial: 16 random bytes, the first in 0x40-0x7f, so the DER
+ * integer is positive and never starts with a zero byte, which DER forbids
+ * before a byte below 0x80 (OpenSSL 3 then refuses the certificate: "illegal
+ * padding"; `0` + 15 random bytes did that whenever the first was 0x00).
+ */
+export function serialNumber(): string {
+  const serial = randomBytes(16);
+  serial[0] = ((serial[0] as number) & 0x3f) | 0x40;
+  return serial.toString('hex');
+}
+
 function baseCert(publicKey: forge.pki.rsa.PublicKey, now: Date, days: number): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  // Positive serial: a leading 0 nibble keeps the DER integer non-negative.
-  cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
+  cert.serialNumber = serialNumber();
   cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
   cert.validity.notAfter = new Date(now.getTime() + days * DAY);
   return cert;

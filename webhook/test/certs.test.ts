@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
 import { buildWebhookServer, createLogger, FileCertificates, SelfSignedCertificates, type CaMaterial, type CaStore, type CertificatePair, type Timers } from '@mayfly/webhook';
+import { serialNumber } from '../src/certs.ts';
 import { GOLDEN_SETTINGS } from './golden.ts';
 import { httpsRequest, testPki } from './tls-helpers.ts';
 
@@ -171,4 +172,16 @@ t.test('cert files are reloaded when they change; a mismatched pair is ignored',
   t.equal(seen.length, 1, 'the change was picked up without a restart');
   t.equal(seen[0]?.cert, b.cert);
   t.equal(await files.check(), false, 'no change, no swap');
+});
+
+t.test('serial numbers are 16 bytes, positive DER integers without a leading zero byte', async (t) => {
+  // a DER INTEGER may start with 0x00 only before a byte >= 0x80; OpenSSL 3
+  // refuses a certificate that breaks this ("illegal padding")
+  const bad: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const s = serialNumber();
+    const first = parseInt(s.slice(0, 2), 16);
+    if (s.length !== 32 || first === 0 || first >= 0x80) bad.push(s);
+  }
+  t.same(bad, []);
 });
