@@ -8,11 +8,10 @@
 //  6. a denied request, an Audit-mode request, a policy change, the audit log
 //  7. clean up
 import { X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createWorld, type World } from './world.ts';
 import { header, type ReceivedRequest, type Reply } from './upstream.ts';
-import { getJson } from './mayfly.ts';
+import { fetchJson, getJson } from './mayfly.ts';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
@@ -61,19 +60,6 @@ ${ca}
     provider: { broker: { audience: reports, ttl: 5m } }
     inject: { header: Authorization }
 `;
-}
-
-/** GET a JSON document over HTTPS trusting `ca` (the install's CA signs the broker's certificate). */
-function fetchJson<T>(url: string, ca: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 async function main(): Promise<void> {

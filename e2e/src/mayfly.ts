@@ -5,6 +5,7 @@
 // here). Used by the demo and the end-to-end scenarios.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,19 @@ export async function must(cp: ControlPlane, args: string[], opts?: { input?: st
 
 export async function getJson<T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> {
   return JSON.parse(await must(cp, ['get', ...args, '-o', 'json'])) as T;
+}
+
+/** GET a JSON document over HTTPS trusting `ca` (the install's CA signs the broker's certificate). */
+export function fetchJson<T>(url: string, ca: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 export interface ControllerProcess {

@@ -4,11 +4,10 @@
 // and stand-in APIs that record what they received. Every scenario asserts what
 // the upstream received, not only what the client printed.
 import t from 'tap';
-import { request } from 'node:https';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createWorld, type PodHandle, type World } from '../src/world.ts';
 import { header, type Upstream } from '../src/upstream.ts';
-import { must, until } from '../src/mayfly.ts';
+import { fetchJson, must, until } from '../src/mayfly.ts';
 
 t.setTimeout(600_000);
 
@@ -34,18 +33,6 @@ ${indent(world.apiCa.certPem, 8)}
     provider: ${o.provider}
     inject: ${o.inject}
 ${o.expiresAt ? `  expiresAt: "${o.expiresAt}"\n` : ''}`;
-}
-
-function fetchJson<T>(url: string, ca: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 async function curl(pod: PodHandle, url: string, args: string[] = []): Promise<{ code: number; body: string }> {
