@@ -16,7 +16,8 @@
 //
 // Images are not pulled: the `mayfly` command is this repository's CLI, and an
 // app container runs whatever command the test gives (curl, python, node).
-import { mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Volume, type KubeConfig } from '@kubernetes/client-node';
@@ -62,6 +63,19 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+let built: Promise<string> | null = null;
+
+/** The bundled sidecar, built once per process into a directory every pod's UID can read; removed at exit. */
+function sidecarBundle(): Promise<string> {
+  built ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-sidecar-bundle-'));
+    chmodSync(dir, 0o755);
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return bundle(join(dir, 'sidecar'));
+  })();
+  return built;
+}
+
 /**
  * Writes a `mayfly` executable shaped like the image's (see the Dockerfile):
  * `mayfly sidecar` runs the bundled sidecar, built here from this checkout's
@@ -70,7 +84,7 @@ function shellQuote(s: string): string {
 async function writeShims(dir: string): Promise<string> {
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
-  const sidecar = await bundle(join(dir, 'dist', 'sidecar'));
+  const sidecar = await sidecarBundle();
   const node = shellQuote(join(NODE_BIN, 'node'));
   const mayfly = join(bin, 'mayfly');
   writeFileSync(mayfly, `#!/bin/sh\nif [ "$1" = sidecar ]; then exec ${node} ${shellQuote(sidecar)} "$@"; fi\nexec ${node} ${shellQuote(join(REPO, 'cli/src/main.ts'))} "$@"\n`);
