@@ -27,7 +27,7 @@ t.test('the bundle runs as plain JavaScript, without the type stripper', async (
   t.match((invalid as { stdout: string }).stdout, /spec\.credential\.provider\.aws\.region/);
 });
 
-t.test('the in-pod sidecar loads no validator, CEL, YAML, controller or Kubernetes client, and the AWS SDK only on demand', async (t) => {
+t.test('the in-pod sidecar loads no validator, CEL, YAML, controller, Kubernetes client or ASN.1 library, and the AWS SDK only on demand', async (t) => {
   const outputs = metafile.outputs;
   const start = Object.keys(outputs).find((o) => outputs[o]!.entryPoint === 'cli/src/sidecar-cluster.ts');
   t.ok(start, 'cli/src/sidecar-cluster.ts is a chunk of its own (imported on demand)');
@@ -48,7 +48,7 @@ t.test('the in-pod sidecar loads no validator, CEL, YAML, controller or Kubernet
   const atStart = reach([start as string, ...(outputs[start as string]?.imports ?? []).filter((i) => !i.external).map((i) => i.path)], false);
   const everything = reach([start as string], true);
   t.ok(atStart.some((i) => i.startsWith('sidecar/src/pipeline/')), 'the data plane is loaded at start');
-  for (const unwanted of [/@bufbuild\/cel/, /crds\/src\/validate\.ts/, /crds\/src\/load\.ts/, /node_modules\/yaml\//, /node_modules\/ajv\//, /@kubernetes\/client-node/, /^operator\//, /^webhook\/src\/server/]) {
+  for (const unwanted of [/@bufbuild\/cel/, /crds\/src\/validate\.ts/, /crds\/src\/load\.ts/, /node_modules\/yaml\//, /node_modules\/ajv\//, /@kubernetes\/client-node/, /^operator\//, /^webhook\/src\/server/, /@peculiar\//, /reflect-metadata/, /tsyringe/, /asn1js/]) {
     t.same(everything.filter((i) => unwanted.test(i)), [], `nothing matching ${unwanted}`);
   }
   for (const lazy of [/@aws-sdk\/client-sts/, /@smithy\/signature-v4/]) {
