@@ -9,12 +9,49 @@
 //
 // usage: node cli/scripts/bundle.ts [OUTDIR]     (default .build/dist/sidecar)
 import { copyFileSync, mkdirSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_BUNDLE_DIR = join(root, '.build', 'dist', 'sidecar');
+
+/**
+ * Node's built-in modules, loaded with require() rather than import. Node
+ * builds an ES module facade for a built-in by reading every one of its
+ * exports, and node:http's WebSocket, CloseEvent and MessageEvent are getters
+ * that load Node's own fetch stack (its internal undici, web streams, http2,
+ * zlib, worker_threads, perf_hooks): 8 MiB of resident memory in every pod,
+ * measured, for modules the sidecar never uses. require() returns the module
+ * object as it is and reads nothing. (A dynamic import() of a built-in stays
+ * an import: the in-pod code makes none of node:http.)
+ */
+const builtinsByRequire: Plugin = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      // static imports only: esbuild gives a dynamic import() of CommonJS a default export alone
+      if (args.kind !== 'import-statement' || !isBuiltin(args.path)) return undefined;
+      return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/**
+ * undici's HTTP/2 client, left out: the sidecar's pools speak HTTP/1.1 only
+ * (allowH2 is off, ALPN offers http/1.1), and undici's client-h2 loads
+ * node:http2 when it is loaded itself. undici handles a node:http2 that will
+ * not load (it falls back to empty constants), so it is given one.
+ */
+const noHttp2InUndici: Plugin = {
+  name: 'no-http2-in-undici',
+  setup(b) {
+    b.onResolve({ filter: /^node:http2$/ }, (args) => (/undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer) ? { path: 'node:http2', namespace: 'no-http2' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'no-http2' }, () => ({ contents: "throw new Error('HTTP/2 is not part of the sidecar bundle');", loader: 'js' }));
+  },
+};
 
 /**
  * Bundles `entry` (default: the CLI) with its dependencies into `outdir` as ES
@@ -40,6 +77,7 @@ export async function bundleWithMetafile(outdir = DEFAULT_BUNDLE_DIR, entry = jo
     legalComments: 'none',
     metafile: true,
     absWorkingDir: root,
+    plugins: [noHttp2InUndici, builtinsByRequire],
     // CommonJS dependencies call require(); give the ES module output one.
     banner: { js: "import { createRequire as __mayflyRequire } from 'node:module'; const require = __mayflyRequire(import.meta.url);" },
   });

@@ -51,6 +51,11 @@ t.test('the in-pod sidecar loads no validator, CEL, YAML, controller, Kubernetes
   for (const unwanted of [/@bufbuild\/cel/, /crds\/src\/validate\.ts/, /crds\/src\/load\.ts/, /node_modules\/yaml\//, /node_modules\/ajv\//, /@kubernetes\/client-node/, /^operator\//, /^webhook\/src\/server/, /@peculiar\//, /reflect-metadata/, /tsyringe/, /asn1js/]) {
     t.same(everything.filter((i) => unwanted.test(i)), [], `nothing matching ${unwanted}`);
   }
+  // built-ins come in by require(): an ES module import of node:http alone loads Node's own fetch stack (cli/scripts/bundle.ts)
+  const esmBuiltins = Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external && i.kind === 'import-statement' && /^node:(http|https|http2|net|tls|stream)$/.test(i.path)).map((i) => i.path));
+  t.same(esmBuiltins, [], 'no chunk imports node:http, https, net, tls or stream as an ES module');
+  const h2 = Object.entries(metafile.inputs).filter(([k]) => k.endsWith('undici/lib/dispatcher/client-h2.js')).flatMap(([, v]) => v.imports.filter((i) => i.path.endsWith('node:http2')).map((i) => i.path));
+  t.ok(h2.length > 0 && h2.every((p) => p.startsWith('no-http2:')), `undici's HTTP/2 client gets a node:http2 that does not load (${h2.join(', ')})`);
   for (const lazy of [/@aws-sdk\/client-sts/, /@smithy\/signature-v4/]) {
     t.same(atStart.filter((i) => lazy.test(i)), [], `${lazy} is not loaded at start`);
     t.ok(everything.some((i) => lazy.test(i)), `${lazy} is in the bundle, for the first aws policy`);
