@@ -19,13 +19,15 @@ npm_deps() {
 
 os_packages() {
   # iptables: capture rules in pod network namespaces; nginx and wrk: benchmark baselines;
-  # curl and python3: the unmodified apps in end-to-end tests.
+  # curl and python3: the unmodified apps in end-to-end tests; libjemalloc2: the
+  # allocator the image runs the sidecar on, so the benchmark measures the same.
   local missing=()
   command -v iptables >/dev/null || missing+=(iptables)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v curl >/dev/null || missing+=(curl)
   command -v ip >/dev/null || missing+=(iproute2)
+  ldconfig -p 2>/dev/null | grep -q 'libjemalloc\.so\.2 ' || missing+=(libjemalloc2)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -39,8 +39,12 @@ const POD_HEAP = args.unconstrained ? [] : ['--max-old-space-size=256', '--max-s
 
 interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: string, key: string): Promise<T> }
 
-// The environment the webhook gives the sidecar container (webhook/src/inject/builders/sidecar.ts).
-const POD_ENV = { MALLOC_ARENA_MAX: '1' };
+// The allocator the image runs the sidecar on (the Dockerfile's `mayfly`
+// wrapper): jemalloc, one arena, freed pages returned within a second.
+// scripts/setup.sh installs Debian's libjemalloc2; without it the sidecar runs
+// on glibc's malloc and the report says so.
+const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2'].find((p) => existsSync(p));
+const POD_ENV: Record<string, string> = JEMALLOC ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0' } : {};
 
 function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   return new Promise((resolve, reject) => {
@@ -159,7 +163,10 @@ spec:
   if (args.before) {
     await mkdir(join(dir, 'b'), { recursive: true });
     // bundled like the current one; an earlier revision's role reads the policy YAML itself
-    before = await startRole(await bundle(join(dir, 'bundle', 'before'), await exportRevision(args.before, dir)), 'mayfly', { ...cfg, dir: join(dir, 'b'), policies: policyText }, POD_HEAP);
+    const beforeTargets = await exportRevision(args.before, dir);
+    // revisions before 761098a read the policy YAML from a file; later ones take compiled policies, as the current one does
+    const takesYaml = (await readFile(beforeTargets, 'utf8')).includes('policies.yaml');
+    before = await startRole(await bundle(join(dir, 'bundle', 'before'), beforeTargets), 'mayfly', { ...cfg, dir: join(dir, 'b'), policies: takesYaml ? policyText : cfg.policies }, POD_HEAP);
     children.push(before.proc);
     beforeCa = (await before.ask<{ caPem: string }>('creds', 'caPem')).caPem;
   }
@@ -248,7 +255,7 @@ http {
 
   const lines: string[] = [];
   lines.push('## Sidecar data plane', '');
-  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} The sidecar runs with \`MALLOC_ARENA_MAX=1\`, which the webhook sets in its container; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} with glibc's default (an arena per thread). The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
+  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} ${JEMALLOC ? `The sidecar runs on jemalloc (\`MALLOC_CONF=${POD_ENV.MALLOC_CONF}\`), as the image runs it; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} on glibc's malloc.` : 'Every Node process runs on glibc\'s malloc (libjemalloc2 is not installed, so the sidecar does not run on jemalloc as in the image).'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
   lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | RSS (MiB) | anon (MiB) | new TLS handshakes/s |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const proto of ['plaintext', 'https'])
