@@ -58,7 +58,8 @@ COPY --from=bundle /app/dist dist
 # on jemalloc with one arena that returns freed pages within a second. Against
 # glibc's malloc, which keeps fragments of what TLS and V8's compiler threads
 # free, the benchmark measured about 12 MiB less RSS under load and no more CPU
-# (docs/benchmarks.md; e2e/bench/sidecar.ts runs the sidecar the same way).
+# (docs/benchmarks.md). e2e/src/allocator.ts holds the same MALLOC_CONF: the
+# e2e kubelet and the benchmark run the sidecar this way too.
 # musl's allocator, this base image's own, was not measured.
 RUN printf '#!/bin/sh\nif [ "$1" = sidecar ]; then export LD_PRELOAD=/usr/lib/libjemalloc.so.2 MALLOC_CONF=narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0; exec node /app/dist/sidecar/main.js "$@"; fi\nexec node /app/cli/src/main.ts "$@"\n' > /usr/local/bin/mayfly \
  && chmod 0555 /usr/local/bin/mayfly \

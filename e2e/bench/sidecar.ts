@@ -23,6 +23,7 @@ import { createTestCa } from '../../sidecar/test/helpers/pki.ts';
 import { PodCa } from '../../sidecar/src/tls/pod-ca.ts';
 import { loadPolicies } from '../../crds/src/load.ts';
 import { bundle } from '../../cli/scripts/bundle.ts';
+import { JEMALLOC, sidecarAllocatorEnv } from '../src/allocator.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -39,12 +40,8 @@ const POD_HEAP = args.unconstrained ? [] : ['--max-old-space-size=256', '--max-s
 
 interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: string, key: string): Promise<T> }
 
-// The allocator the image runs the sidecar on (the Dockerfile's `mayfly`
-// wrapper): jemalloc, one arena, freed pages returned within a second.
-// scripts/setup.sh installs Debian's libjemalloc2; without it the sidecar runs
-// on glibc's malloc and the report says so.
-const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2'].find((p) => existsSync(p));
-const POD_ENV: Record<string, string> = JEMALLOC ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0' } : {};
+// The sidecar runs on the allocator the image gives it (e2e/src/allocator.ts).
+const POD_ENV = sidecarAllocatorEnv();
 
 function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   return new Promise((resolve, reject) => {

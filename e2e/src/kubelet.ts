@@ -24,6 +24,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Container, type V1Po
 import { run, startDaemon, waitFor, type Daemon, type RunResult } from './proc.ts';
 import { type PodNetwork } from './pod-network.ts';
 import { bundle } from '../../cli/scripts/bundle.ts';
+import { sidecarAllocatorEnv } from './allocator.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const NODE_BIN = join(REPO, 'node_modules', '.bin');
@@ -79,7 +80,8 @@ function sidecarBundle(): Promise<string> {
 /**
  * Writes a `mayfly` executable shaped like the image's (see the Dockerfile):
  * `mayfly sidecar` runs the bundled sidecar, built here from this checkout's
- * sources, and every other command runs the CLI's sources, on Node 24.
+ * sources, on jemalloc when it is installed (as the image runs it), and every
+ * other command runs the CLI's sources, on Node 24.
  */
 async function writeShims(dir: string): Promise<string> {
   const bin = join(dir, 'bin');
@@ -87,7 +89,9 @@ async function writeShims(dir: string): Promise<string> {
   const sidecar = await sidecarBundle();
   const node = shellQuote(join(NODE_BIN, 'node'));
   const mayfly = join(bin, 'mayfly');
-  writeFileSync(mayfly, `#!/bin/sh\nif [ "$1" = sidecar ]; then exec ${node} ${shellQuote(sidecar)} "$@"; fi\nexec ${node} ${shellQuote(join(REPO, 'cli/src/main.ts'))} "$@"\n`);
+  const allocator = Object.entries(sidecarAllocatorEnv()).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  const env = allocator.length > 0 ? `export ${allocator.join(' ')}; ` : '';
+  writeFileSync(mayfly, `#!/bin/sh\nif [ "$1" = sidecar ]; then ${env}exec ${node} ${shellQuote(sidecar)} "$@"; fi\nexec ${node} ${shellQuote(join(REPO, 'cli/src/main.ts'))} "$@"\n`);
   chmodSync(mayfly, 0o755);
   return bin;
 }
