@@ -2,9 +2,10 @@
 // serving certificate, client certificates, and any serving certificate a test
 // needs (webhooks, fake upstreams). Keys come from Node's crypto (fast); node-forge
 // builds the X.509 certificates.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { serialNumber } from '../../webhook/src/certs.ts';
 
 export interface KeyPair {
   certPem: string;
@@ -25,13 +26,6 @@ function rsaKey(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.
   return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), keyPem };
 }
 
-function serial(): string {
-  // Positive, 16 bytes, and no leading zero byte (DER forbids one before a byte below 0x80).
-  const b = randomBytes(16);
-  b[0] = ((b[0] ?? 0) & 0x3f) | 0x40;
-  return b.toString('hex');
-}
-
 function validity(cert: forge.pki.Certificate, days: number): void {
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);
@@ -41,7 +35,7 @@ export function createCA(commonName = 'mayfly-test-ca', days = 7): CertificateAu
   const { privateKey, publicKey, keyPem } = rsaKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  cert.serialNumber = serial();
+  cert.serialNumber = serialNumber();
   validity(cert, days);
   const subject = [{ name: 'commonName', value: commonName }];
   cert.setSubject(subject);
@@ -58,7 +52,7 @@ export function createCA(commonName = 'mayfly-test-ca', days = 7): CertificateAu
     const leaf = rsaKey();
     const c = forge.pki.createCertificate();
     c.publicKey = leaf.publicKey;
-    c.serialNumber = serial();
+    c.serialNumber = serialNumber();
     validity(c, leafDays);
     c.setSubject([{ name: 'commonName', value: cn }, ...orgs.map((o) => ({ name: 'organizationName', value: o }))]);
     c.setIssuer(caCert.subject.attributes);
