@@ -159,9 +159,9 @@ spec:
   let beforeCa = '';
   if (args.before) {
     await mkdir(join(dir, 'b'), { recursive: true });
-    // bundled like the current one; an earlier revision's role reads the policy YAML itself
+    // bundled like the current one; revisions before 761098a read the policy
+    // YAML from a file, later ones take compiled policies as the current one does
     const beforeTargets = await exportRevision(args.before, dir);
-    // revisions before 761098a read the policy YAML from a file; later ones take compiled policies, as the current one does
     const takesYaml = (await readFile(beforeTargets, 'utf8')).includes('policies.yaml');
     before = await startRole(await bundle(join(dir, 'bundle', 'before'), beforeTargets), 'mayfly', { ...cfg, dir: join(dir, 'b'), policies: takesYaml ? policyText : cfg.policies }, POD_HEAP);
     children.push(before.proc);
