@@ -1,7 +1,8 @@
 // Processes the sidecar benchmark measures, one role per process so that CPU
 // and RSS are each its own: the upstream, a bare Node pass-through proxy (adds
-// the same header), and the Mayfly sidecar (in-process build, the cluster's
-// credential cache in front of a counting provider). Each reports {cpu, rss} on
+// the same header), two reference relays (for --decompose) and the Mayfly
+// sidecar (in-process build, the cluster's credential cache in front of a
+// counting provider). Each reports {cpu, rss} on
 // "stats" over IPC; "exit" ends it cleanly (so --cpu-prof writes its profile).
 // The benchmark runs this file bundled (cli/scripts/bundle.ts, as the image
 // ships the sidecar): every Node role then runs as plain JavaScript, without
@@ -9,7 +10,8 @@
 // usage: node sidecar-targets.ts ROLE CONFIG_JSON
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { PolicySnapshot as Snapshot } from '@mayfly/sidecar/contracts';
 
@@ -44,6 +46,62 @@ if (role === 'upstream') {
   };
   await listen(http.createServer(proxy(false)), 'http');
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+} else if (role === 'relay-only') {
+  // Reference for where the sidecar's CPU goes (--decompose): Node's HTTP(S)
+  // server and the sidecar's own upstream pool and relay (undici), with none of
+  // the pipeline's passes (no parse, decide, strip, credential lookup, audit or
+  // metrics). Not a proxy anyone should run: it forwards everything to the
+  // upstream with a fixed header.
+  const { UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
+  const { relay } = await import('@mayfly/sidecar/pipeline/relay');
+  const pool = new UpstreamPool({ extraCa: [cfg.ca], maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
+  const proxy = (tls: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const target = { tls, host: 'api.bench', port: tls ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
+    const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];
+    relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, res).catch(() => res.destroy());
+  };
+  await listen(http.createServer(proxy(false)), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+} else if (role === 'stream-relay') {
+  // Reference floor (--decompose): a TCP or TLS relay with no HTTP library,
+  // what Node's sockets, TLS and the kernel cost per request. It handles only
+  // what the benchmark sends (GET with no body; responses with Content-Length)
+  // and adds the same header after the request head; nothing is checked.
+  const relayConn = (client: net.Socket, upstream: net.Socket): void => {
+    upstream.setNoDelay(true);
+    let req = '';
+    client.setEncoding('latin1');
+    client.on('data', (d: string) => {
+      req += d;
+      for (let end = req.indexOf('\r\n\r\n'); end >= 0; end = req.indexOf('\r\n\r\n')) {
+        upstream.write(`${req.slice(0, end)}\r\nAuthorization: Bearer sk_bench\r\n\r\n`, 'latin1');
+        req = req.slice(end + 4);
+      }
+    });
+    let res = '';
+    upstream.setEncoding('latin1');
+    upstream.on('data', (d: string) => {
+      res += d;
+      for (let end = res.indexOf('\r\n\r\n'); end >= 0; end = res.indexOf('\r\n\r\n')) {
+        const size = end + 4 + Number(/content-length: *(\d+)/i.exec(res.slice(0, end))?.[1] ?? 0);
+        if (res.length < size) return;
+        client.write(res.slice(0, size), 'latin1');
+        res = res.slice(size);
+      }
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => client.destroy());
+    upstream.on('error', () => upstream.destroy());
+  };
+  await listen(net.createServer({ noDelay: true }, (c) => relayConn(c, net.connect({ host: '127.0.0.1', port: cfg.upstreamHttp }))), 'http');
+  await listen(
+    tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'] }, (c) => {
+      c.setNoDelay(true);
+      relayConn(c, tls.connect({ host: '127.0.0.1', port: cfg.upstreamHttps, servername: 'api.bench', ca: cfg.ca }));
+    }),
+    'https',
+  );
 } else if (role === 'mayfly') {
   const { buildSidecar } = await import('@mayfly/sidecar/sidecar');
   const { CredentialCache } = await import('@mayfly/sidecar/credentials/cache');

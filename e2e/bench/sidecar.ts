@@ -8,8 +8,11 @@
 // reported as the median and the range; ratios are taken within each run.
 // Writes the section "## Sidecar data plane" of docs/benchmarks.md.
 //
-// usage: node e2e/bench/sidecar.ts [--seconds N] [--runs N] [--before REV] [--unconstrained] [--no-write]
+// usage: node e2e/bench/sidecar.ts [--seconds N] [--runs N] [--before REV] [--decompose] [--unconstrained] [--no-write]
 //   --before REV     also measure the sidecar of git revision REV (exported with git archive)
+//   --decompose      also measure two reference relays that show where the sidecar's CPU
+//                    goes: a TCP/TLS relay with no HTTP library, and Node's server with
+//                    the sidecar's upstream pool and relay but none of its passes
 //   --unconstrained  run the Node proxies with V8's default heap sizing instead of the pod's
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, rm, mkdir, symlink, readdir } from 'node:fs/promises';
@@ -27,7 +30,7 @@ import { JEMALLOC, sidecarAllocatorEnv } from '../src/allocator.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, runs: { type: 'string', default: '3' }, before: { type: 'string' }, unconstrained: { type: 'boolean', default: false }, 'no-write': { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, runs: { type: 'string', default: '3' }, before: { type: 'string' }, unconstrained: { type: 'boolean', default: false }, decompose: { type: 'boolean', default: false }, 'no-write': { type: 'boolean', default: false } } });
 const SECONDS = Number(args.seconds) || 5;
 const RUNS = Math.max(1, Number(args.runs) || 3);
 const WRITE = !args['no-write'];
@@ -87,18 +90,20 @@ function load(opts: Record<string, unknown>): Promise<Load> {
 }
 
 /** CPU ms, RSS and anonymous RSS (bytes) of a set of pids, from /proc: the same method for every target. */
-function procStats(pids: number[]): { cpuMs: number; rss: number; anon: number } {
+function procStats(pids: number[]): { cpuMs: number; sysMs: number; rss: number; anon: number } {
   let ticks = 0;
+  let sys = 0;
   let rss = 0;
   let anon = 0;
   for (const pid of pids) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     ticks += Number(stat[11]) + Number(stat[12]);
+    sys += Number(stat[12]);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
     anon += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
   }
-  return { cpuMs: ticks * 10, rss, anon };
+  return { cpuMs: ticks * 10, sysMs: sys * 10, rss, anon };
 }
 
 /** An earlier revision's sources, runnable next to this checkout's node_modules. */
@@ -152,6 +157,14 @@ spec:
   });
   const bare = await startRole(targetsScript, 'bare', cfg, POD_HEAP);
   children.push(bare.proc);
+  const references: Array<{ name: string; child: Child }> = [];
+  if (args.decompose) {
+    for (const [role, name] of [['stream-relay', 'reference: stream relay, no HTTP library'], ['relay-only', 'reference: Node server + sidecar relay, no passes']] as const) {
+      const child = await startRole(targetsScript, role, cfg, POD_HEAP);
+      children.push(child.proc);
+      references.push({ name, child });
+    }
+  }
   const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP, POD_ENV);
   children.push(mayfly.proc);
   const podCa = (await mayfly.ask<{ caPem: string }>('creds', 'caPem')).caPem;
@@ -197,6 +210,7 @@ http {
     { name: 'direct', http: cfg.upstreamHttp, https: cfg.upstreamHttps, ca: ca.cert, pids: () => [upstream.proc.pid!] },
     { name: 'bare Node proxy', http: bare.ports.http!, https: bare.ports.https!, ca: ca.cert, pids: () => [bare.proc.pid!] },
     { name: 'nginx', http: ngHttp, https: ngHttps, ca: ca.cert, pids: nginxPids },
+    ...references.map((r) => ({ name: r.name, http: r.child.ports.http!, https: r.child.ports.https!, ca: ca.cert, pids: () => [r.child.proc.pid!] })),
     ...(before ? [{ name: `mayfly sidecar (before, ${args.before})`, http: before.ports.http!, https: before.ports.https!, ca: beforeCa, pids: () => [before!.proc.pid!] }] : []),
     { name: 'mayfly sidecar', http: mayfly.ports.http!, https: mayfly.ports.https!, ca: podCa, pids: () => [mayfly.proc.pid!] },
   ];
@@ -207,7 +221,7 @@ http {
   const idle = targets.map((t, i) => ({ target: t.name, percent: ((procStats(t.pids()).cpuMs - idle0[i]!) / (IDLE_SECONDS * 1000)) * 100 }));
   process.stderr.write(`idle CPU: ${idle.map((x) => `${x.target} ${x.percent.toFixed(2)}%`).join(', ')}\n`);
 
-  interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; rss: number; anon: number; hs?: Load }
+  interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; kernel: number; rss: number; anon: number; hs?: Load }
   const rows: Row[] = [];
   for (let run = 1; run <= RUNS; run++) {
     for (const proto of ['plaintext', 'https'] as const) {
@@ -220,11 +234,12 @@ http {
         const fixed = await load({ ...common, mode: 'fixed' });
         const after0 = procStats(t.pids());
         const cpuPer1k = (after0.cpuMs - before0.cpuMs) / SECONDS / 1000 / (fixed.rps / 1000);
+        const kernel = (after0.sysMs - before0.sysMs) / Math.max(1, after0.cpuMs - before0.cpuMs);
         const sat = await load({ ...common, mode: 'saturate', connections: 32 });
         const hs = tls ? await load({ ...common, mode: 'handshake', connections: 4, seconds: Math.max(2, Math.round(SECONDS / 2)) }) : undefined;
         const mem = procStats(t.pids());
-        rows.push({ target: t.name, proto, run, fixed, sat, cpuPer1k, rss: mem.rss, anon: mem.anon, ...(hs ? { hs } : {}) });
-        process.stderr.write(`run ${run} ${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)}, rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (anon ${(mem.anon / 2 ** 20).toFixed(0)})${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
+        rows.push({ target: t.name, proto, run, fixed, sat, cpuPer1k, kernel, rss: mem.rss, anon: mem.anon, ...(hs ? { hs } : {}) });
+        process.stderr.write(`run ${run} ${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)} (kernel ${(kernel * 100).toFixed(0)}%), rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (anon ${(mem.anon / 2 ** 20).toFixed(0)})${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
       }
     }
   }
@@ -252,13 +267,13 @@ http {
 
   const lines: string[] = [];
   lines.push('## Sidecar data plane', '');
-  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} ${JEMALLOC ? `The sidecar runs on jemalloc (\`MALLOC_CONF=${POD_ENV.MALLOC_CONF}\`), as the image runs it; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} on glibc's malloc.` : 'Every Node process runs on glibc\'s malloc (libjemalloc2 is not installed, so the sidecar does not run on jemalloc as in the image).'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
-  lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | RSS (MiB) | anon (MiB) | new TLS handshakes/s |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.decompose ? ' --decompose' : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core); "kernel" is the part of it spent in the kernel (on loopback, a send also runs the receiver's TCP processing). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} ${JEMALLOC ? `The sidecar runs on jemalloc (\`MALLOC_CONF=${POD_ENV.MALLOC_CONF}\`), as the image runs it; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} on glibc's malloc.` : 'Every Node process runs on glibc\'s malloc (libjemalloc2 is not installed, so the sidecar does not run on jemalloc as in the image).'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
+  lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | kernel | RSS (MiB) | anon (MiB) | new TLS handshakes/s |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const proto of ['plaintext', 'https'])
     for (const t of targets) {
       const rs = of(t.name, proto);
-      lines.push(`| ${proto} | ${t.name} | ${col(t.name, proto, (r) => r.fixed.p50)} | ${col(t.name, proto, (r) => r.fixed.p99)} | ${col(t.name, proto, (r) => r.sat.rps, 0)} | ${col(t.name, proto, (r) => r.sat.p99)} | ${t.name === 'direct' ? '(upstream)' : col(t.name, proto, (r) => r.cpuPer1k, 3)} | ${col(t.name, proto, (r) => r.rss / MiB, 0)} | ${col(t.name, proto, (r) => r.anon / MiB, 0)} | ${rs[0]?.hs ? col(t.name, proto, (r) => r.hs!.rps, 0) : ''} |`);
+      lines.push(`| ${proto} | ${t.name} | ${col(t.name, proto, (r) => r.fixed.p50)} | ${col(t.name, proto, (r) => r.fixed.p99)} | ${col(t.name, proto, (r) => r.sat.rps, 0)} | ${col(t.name, proto, (r) => r.sat.p99)} | ${t.name === 'direct' ? '(upstream)' : col(t.name, proto, (r) => r.cpuPer1k, 3)} | ${t.name === 'direct' ? '' : `${f(median(of(t.name, proto).map((r) => r.kernel * 100)), 0)}%`} | ${col(t.name, proto, (r) => r.rss / MiB, 0)} | ${col(t.name, proto, (r) => r.anon / MiB, 0)} | ${rs[0]?.hs ? col(t.name, proto, (r) => r.hs!.rps, 0) : ''} |`);
     }
   const mayflyTargets = targets.filter((t) => t.name.startsWith('mayfly'));
   lines.push('', 'The sidecar against the bare Node pass-through proxy, ratios taken within each run (targets: throughput at least 0.80, added p99 at 1000 req/s under 1 ms; intercepted HTTPS at most 0.25 vCPU per 1000 req/s and under 100 MiB RSS):', '');
