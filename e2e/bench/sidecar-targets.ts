@@ -35,9 +35,9 @@ if (role === 'upstream') {
 } else if (role === 'bare') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, ca: cfg.ca, servername: 'api.bench' });
-  const proxy = (tls: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const proxy = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const headers = { ...req.headers, authorization: 'Bearer sk_bench' };
-    const up = (tls ? https : http).request({ host: '127.0.0.1', port: tls ? cfg.upstreamHttps : cfg.upstreamHttp, method: req.method, path: req.url, headers, agent: tls ? tlsAgent : agent, ...(tls ? { servername: 'api.bench' } : {}) }, (r) => {
+    const up = (secure ? https : http).request({ host: '127.0.0.1', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, method: req.method, path: req.url, headers, agent: secure ? tlsAgent : agent, ...(secure ? { servername: 'api.bench' } : {}) }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
@@ -52,11 +52,11 @@ if (role === 'upstream') {
   // the pipeline's passes (no parse, decide, strip, credential lookup, audit or
   // metrics). Not a proxy anyone should run: it forwards everything to the
   // upstream with a fixed header.
-  const { UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
+  const { SIDECAR_POOL_LIMITS, UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
   const { relay } = await import('@mayfly/sidecar/pipeline/relay');
-  const pool = new UpstreamPool({ extraCa: [cfg.ca], maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
-  const proxy = (tls: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const target = { tls, host: 'api.bench', port: tls ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
+  const pool = new UpstreamPool({ extraCa: [cfg.ca], ...SIDECAR_POOL_LIMITS });
+  const proxy = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const target = { tls: secure, host: 'api.bench', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
     const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];
     relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, res).catch(() => res.destroy());
   };

@@ -12,7 +12,7 @@ import { createMetrics, type CredentialStats } from './metrics.ts';
 import { PodCa } from './tls/pod-ca.ts';
 import { writeTrustFiles, type TrustPaths } from './tls/trust-files.ts';
 import { createResolver, type Lookup, type Resolver } from './net/resolve.ts';
-import { UpstreamPool } from './pipeline/forward.ts';
+import { SIDECAR_POOL_LIMITS, UpstreamPool } from './pipeline/forward.ts';
 import { createHandler, type PipelineState } from './pipeline/handler.ts';
 import type { ConnInfo } from './pipeline/request.ts';
 import { policiesForHost } from './policy/decide.ts';
@@ -62,7 +62,7 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   let renewal: NodeJS.Timeout | null = null;
   let rotations: Promise<void> = Promise.resolve();
   const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
-  const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 });
+  const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, ...SIDECAR_POOL_LIMITS });
   const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
   const conns = new WeakMap<object, ConnInfo>();
   const spliced = new Set<net.Socket>();

@@ -30,6 +30,9 @@ export interface PoolOptions {
   connectTimeoutMs?: number;
 }
 
+/** The sidecar's pool limits: at most 512 destination-and-credential pools of up to 256 connections each, idle ones closed after 30 s. */
+export const SIDECAR_POOL_LIMITS = { maxAgents: 512, maxSocketsPerAgent: 256, idleTimeoutMs: 30_000 } as const;
+
 /** What the pipeline hears back from one upstream exchange (undici's dispatch handler). */
 export type UpstreamHandler = Dispatcher.DispatchHandler;
 
