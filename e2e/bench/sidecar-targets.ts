@@ -1,6 +1,6 @@
 // Processes the sidecar benchmark measures, one role per process so that CPU
 // and RSS are each its own: the upstream, a bare Node pass-through proxy (adds
-// the same header), two reference relays (for --decompose) and the Mayfly
+// the same header), three reference relays (for --decompose) and the Mayfly
 // sidecar (in-process build, the cluster's credential cache in front of a
 // counting provider). Each reports {cpu, rss} on
 // "stats" over IPC; "exit" ends it cleanly (so --cpu-prof writes its profile).
@@ -62,6 +62,71 @@ if (role === 'upstream') {
   };
   await listen(http.createServer(proxy(false)), 'http');
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+} else if (role === 'parser-front') {
+  // Reference (--decompose): what Node's HTTP server costs on top of its parser.
+  // Node's own request parser (llhttp, through the undocumented `_http_common`
+  // binding) in front of the sidecar's upstream pool and relay, with the
+  // response head and body written straight to the socket: no IncomingMessage,
+  // ServerResponse or server bookkeeping. It handles what the benchmark sends
+  // (requests without a body, one at a time per connection) and checks nothing
+  // else; no passes, like relay-only.
+  const { HTTPParser, methods } = process.getBuiltinModule('_http_common') as unknown as {
+    HTTPParser: { new (): Record<number, unknown> & { initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void; execute(b: Buffer): number | Error; free(): void }; REQUEST: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number };
+    methods: string[];
+  };
+  const { SIDECAR_POOL_LIMITS, UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
+  const pool = new UpstreamPool({ extraCa: [cfg.ca], ...SIDECAR_POOL_LIMITS });
+  const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+  const front = (secure: boolean) => (socket: net.Socket): void => {
+    socket.setNoDelay(true);
+    const target = { tls: secure, host: 'api.bench', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.REQUEST, {}, 16 * 1024, 0);
+    parser[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, headers: string[], method: number, url: string): number => {
+      let chunked = false;
+      pool.request(target, methods[method] ?? 'GET', url, [...headers, 'Authorization', 'Bearer sk_bench'], null, 30_000, {
+        onConnect() {},
+        onHeaders(status: number, raw: Buffer[], _resume: () => void, statusText: string) {
+          let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
+          let length = false;
+          for (let i = 0; i < raw.length; i += 2) {
+            const name = (raw[i] as Buffer).toString('latin1');
+            const lower = name.toLowerCase();
+            if (HOP.has(lower)) continue;
+            if (lower === 'content-length') length = true;
+            head += `${name}: ${(raw[i + 1] as Buffer).toString('latin1')}\r\n`;
+          }
+          chunked = !length;
+          socket.cork();
+          socket.write(`${head}${chunked ? 'Transfer-Encoding: chunked\r\n' : ''}\r\n`, 'latin1');
+          return true;
+        },
+        onData(chunk: Buffer) {
+          if (chunked) socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+          socket.write(chunk);
+          if (chunked) socket.write('\r\n', 'latin1');
+          return true;
+        },
+        onComplete() {
+          if (chunked) socket.write('0\r\n\r\n', 'latin1');
+          socket.uncork();
+        },
+        onError() {
+          socket.destroy();
+        },
+      });
+      return 0;
+    };
+    parser[HTTPParser.kOnBody] = () => {};
+    parser[HTTPParser.kOnMessageComplete] = () => {};
+    socket.on('data', (d: Buffer) => {
+      if (parser.execute(d) instanceof Error) socket.destroy();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => parser.free());
+  };
+  await listen(net.createServer({ noDelay: true }, front(false)), 'http');
+  await listen(tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'] }, front(true)), 'https');
 } else if (role === 'stream-relay') {
   // Reference floor (--decompose): a TCP or TLS relay with no HTTP library,
   // what Node's sockets, TLS and the kernel cost per request. It handles only

@@ -10,9 +10,10 @@
 //
 // usage: node e2e/bench/sidecar.ts [--seconds N] [--runs N] [--before REV] [--decompose] [--unconstrained] [--no-write]
 //   --before REV     also measure the sidecar of git revision REV (exported with git archive)
-//   --decompose      also measure two reference relays that show where the sidecar's CPU
-//                    goes: a TCP/TLS relay with no HTTP library, and Node's server with
-//                    the sidecar's upstream pool and relay but none of its passes
+//   --decompose      also measure three reference relays that show where the sidecar's CPU
+//                    goes: a TCP/TLS relay with no HTTP library; Node's request parser
+//                    alone, and Node's whole server, each with the sidecar's upstream
+//                    pool and relay but none of its passes
 //   --unconstrained  run the Node proxies with V8's default heap sizing instead of the pod's
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, rm, mkdir, symlink, readdir } from 'node:fs/promises';
@@ -159,7 +160,7 @@ spec:
   children.push(bare.proc);
   const references: Array<{ name: string; child: Child }> = [];
   if (args.decompose) {
-    for (const [role, name] of [['stream-relay', 'reference: stream relay, no HTTP library'], ['relay-only', 'reference: Node server + sidecar relay, no passes']] as const) {
+    for (const [role, name] of [['stream-relay', 'reference: stream relay, no HTTP library'], ['parser-front', "reference: Node's parser + sidecar relay, no passes"], ['relay-only', 'reference: Node server + sidecar relay, no passes']] as const) {
       const child = await startRole(targetsScript, role, cfg, POD_HEAP);
       children.push(child.proc);
       references.push({ name, child });
