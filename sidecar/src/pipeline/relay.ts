@@ -39,17 +39,28 @@ class Relay implements UpstreamHandler {
   #responded = false;
   #done = false;
   #resume: (() => void) | null = null;
-  #resolve: (status: number | undefined) => void;
-  #reject: (e: SidecarError) => void;
+  #ended: RelayEnd;
+  #settled = false;
   #status: number | undefined;
 
-  constructor(res: ServerResponse, policy: string | undefined, resolve: (status: number | undefined) => void, reject: (e: SidecarError) => void) {
+  constructor(res: ServerResponse, policy: string | undefined, ended: RelayEnd) {
     this.#res = res;
     this.#policy = policy;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#ended = ended;
     res.once('close', this.#onClose);
     res.on('drain', this.#onDrain);
+  }
+
+  #resolve(status: number | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#ended(null, status);
+  }
+
+  #reject(e: SidecarError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#ended(e, undefined);
   }
 
   #onClose = (): void => {
@@ -109,18 +120,19 @@ class Relay implements UpstreamHandler {
   }
 }
 
-/** Resolves with the upstream status once the app's response is closed; rejects when the upstream failed before answering. */
-export function relay(pool: UpstreamPool, r: RelayRequest, res: ServerResponse): Promise<number | undefined> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed || res.req?.socket?.destroyed) {
-      reject(CLIENT_CLOSED);
-      return;
-    }
-    const handler = new Relay(res, r.policy, resolve, reject);
-    try {
-      pool.request(r.target, r.method, r.path, r.headers, r.body, r.timeoutMs, handler);
-    } catch (err) {
-      handler.onError(err as Error);
-    }
-  });
+/** How one exchange ended: (null, upstream status) once the app's response is closed, or (error, undefined) when the upstream failed before answering. Called once. */
+export type RelayEnd = (error: SidecarError | null, status: number | undefined) => void;
+
+/** Sends the request and streams the response into `res`; `ended` is called once, when it is over. */
+export function relay(pool: UpstreamPool, r: RelayRequest, res: ServerResponse, ended: RelayEnd): void {
+  if (res.destroyed || res.req?.socket?.destroyed) {
+    ended(CLIENT_CLOSED, undefined);
+    return;
+  }
+  const handler = new Relay(res, r.policy, ended);
+  try {
+    pool.request(r.target, r.method, r.path, r.headers, r.body, r.timeoutMs, handler);
+  } catch (err) {
+    handler.onError(err as Error);
+  }
 }
