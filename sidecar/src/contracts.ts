@@ -72,12 +72,6 @@ export class CredentialError extends Error {
  */
 export interface CredentialSource {
   get(policy: CompiledPolicy): Promise<Credential>;
-  /**
-   * The credential `get` would answer at once from memory (valid now), or
-   * undefined when it would have to wait or fail: the request path's steady
-   * state, without a promise. Optional: without it, every request awaits `get`.
-   */
-  peek?(policy: CompiledPolicy): Credential | undefined;
   /** Pre-warms entries for these policies and drops every entry of a policy not in the list. */
   sync(policies: readonly CompiledPolicy[]): void;
   close(): Promise<void>;

@@ -83,14 +83,6 @@ export class CredentialCache implements CredentialSource {
     return this.#exchange(entry);
   }
 
-  peek(policy: CompiledPolicy): Credential | undefined {
-    if (this.#closed) return undefined;
-    const entry = this.#entries.get(policy.credential.scope);
-    if (entry?.current === undefined || !this.#valid(entry.current)) return undefined; // get() counts the miss
-    this.#opts.metrics?.count('hit', entry.policy.credential.provider.kind);
-    return entry.current;
-  }
-
   sync(policies: readonly CompiledPolicy[]): void {
     if (this.#closed) return;
     const wanted = new Map(policies.map((p) => [p.credential.scope, p]));

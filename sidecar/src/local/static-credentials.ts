@@ -43,13 +43,6 @@ export class StaticCredentialSource implements CredentialSource {
     return credential;
   }
 
-  peek(policy: CompiledPolicy): Credential | undefined {
-    const cached = this.#issued.get(policy.id);
-    if (cached === undefined || cached.expiresAt <= this.#now() || !this.#specs.has(policy.id)) return undefined;
-    this.#counts.hits++;
-    return cached;
-  }
-
   sync(policies: readonly CompiledPolicy[]): void {
     const keep = new Set(policies.map((p) => p.id));
     for (const id of [...this.#issued.keys()]) if (!keep.has(id)) this.#issued.delete(id);

@@ -23,12 +23,6 @@ export class ResolveError extends Error {
 export interface Resolver {
   /** The address to dial for `host`; rejects with ResolveError when none may be dialled. */
   resolve(host: string, allowPrivate: boolean): Promise<string>;
-  /**
-   * What `resolve` would answer at once from its cache, or undefined when it
-   * would look the name up or refuse it: the request path's steady state,
-   * without a promise. Optional.
-   */
-  cached?(host: string, allowPrivate: boolean): string | undefined;
 }
 
 export function createResolver(lookup: Lookup = systemLookup, ttlMs = 5000, now: () => number = Date.now): Resolver {
@@ -59,13 +53,6 @@ export function createResolver(lookup: Lookup = systemLookup, ttlMs = 5000, now:
         if (!ok.ok) throw new ResolveError('ERR_ADDRESS_FORBIDDEN', `${host} resolves to a ${ok.class} address`, ok.class);
       }
       return list[0] as string;
-    },
-    cached(host, allowPrivate) {
-      const hit = cache.get(host);
-      const list = hit !== undefined && hit.until > now() ? hit.addresses : isIP(host) ? [host] : undefined;
-      if (list === undefined) return undefined;
-      for (const a of list) if (!dialable(a, allowPrivate).ok) return undefined; // resolve() says why
-      return list[0];
     },
   };
 }

@@ -40,34 +40,6 @@ export interface PipelineDeps {
   now: () => number;
 }
 
-/** One request from its decision to its end, as the stages after the decision hand it on. */
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  r: ParsedRequest;
-  decision: Decision;
-  record: AuditRecord;
-  /** Called once, when the response is over. */
-  done: () => void;
-  /** Called once, when the request failed (a sidecarError, or a bug). */
-  failed: (err: unknown) => void;
-  /** The request as it will be forwarded: set by prepare() and locate(). */
-  credentialId: string | null;
-  headers: string[];
-  query: string | null;
-  body: NodeJS.ReadableStream | Buffer | null;
-  caBundle: string | undefined;
-}
-
-/** Runs one stage; a throw fails the exchange. */
-function step<T>(x: Exchange, stage: (x: Exchange, value: T) => void, value: T): void {
-  try {
-    stage(x, value);
-  } catch (err) {
-    x.failed(err);
-  }
-}
-
 const CREDENTIAL_STATUS: Record<string, number> = { ERR_CREDENTIAL_UNAVAILABLE: 503, ERR_CREDENTIAL_EXPIRED: 503, ERR_NO_TOKEN: 503, ERR_CREDENTIAL_DENIED: 502 };
 
 function destinationFor(policy: CompiledPolicy, host: string, port: number): CompiledDestination | undefined {
@@ -193,126 +165,78 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
       record.wouldDeny = decision.wouldDeny;
     } else record.decision = decision.action;
 
-    forward({
-      req,
-      res,
-      r,
-      decision,
-      record,
-      credentialId: null,
-      headers: [],
-      query: null,
-      body: null,
-      caBundle: undefined,
-      done: finish,
-      failed: (err: unknown) => {
-        req.resume();
-        const e = failureOf(err);
-        if (!e) log.error({ err }, 'pipeline failed');
-        fail(e ?? { status: 502, code: 'internal', message: 'request failed in the sidecar' }, record.decision);
-      },
+    forward(req, res, r, decision, record).then(finish, (err: unknown) => {
+      req.resume();
+      const e = failureOf(err);
+      if (!e) log.error({ err }, 'pipeline failed');
+      fail(e ?? { status: 502, code: 'internal', message: 'request failed in the sidecar' }, record.decision);
     });
   };
 
-  // The passes after the decision run as stages, each handing on to the next:
-  // synchronously while the credential and the address are in memory (the
-  // steady state), through a promise only when one must be fetched. A stage
-  // that throws fails the exchange (step); every path ends in one call of
-  // `done` or `failed`.
-
-  /** Credential: from memory, or fetched (a request never goes without the credential its policy requires). */
-  function forward(x: Exchange): void {
-    const policy = x.decision.action === 'allow' ? x.decision.policy : null;
-    if (policy === null) return step(x, prepare, null);
-    const cached = deps.credentials.peek?.(policy);
-    if (cached !== undefined) return step(x, prepare, cached);
-    deps.credentials.get(policy).then(
-      (credential) => step(x, prepare, credential),
-      (err: unknown) => x.failed(credentialFailure(err, policy)),
-    );
-  }
-
-  /** Strip, inject (or sign): the request as it will be forwarded. */
-  function prepare(x: Exchange, credential: Credential | null): void {
-    const { req, r, decision, record } = x;
+  async function forward(req: IncomingMessage, res: ServerResponse, r: ParsedRequest, decision: Decision, record: AuditRecord): Promise<void> {
     const policy = decision.action === 'passthrough' ? null : decision.policy;
     const policyId = policy?.id;
+    const dest = policy ? destinationFor(policy, r.authority.host, r.port) : undefined;
     const enforce = decision.action === 'allow';
     const injection = enforce && policy ? policy.credential.inject : null;
     const signing = injection?.kind === 'awsSigV4';
-    if (credential !== null) {
-      if (credential.expiresAt <= deps.now()) throw credentialFailure(new CredentialError('ERR_CREDENTIAL_EXPIRED', 'the credential has expired'), policy as CompiledPolicy);
+
+    let credential: Credential | null = null;
+    if (enforce && policy) {
+      try {
+        credential = await deps.credentials.get(policy);
+        if (credential.expiresAt <= deps.now()) throw new CredentialError('ERR_CREDENTIAL_EXPIRED', 'the credential has expired');
+      } catch (err) {
+        const code = err instanceof CredentialError ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
+        deps.metrics.credentialErrors.inc({ code });
+        throw sidecarError({ status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id });
+      }
       record.credential = auditForm(credential);
-      x.credentialId = credential.id;
     }
 
     const hostHeader = formatAuthority(r.authority.host, r.port, r.tls ? 443 : 80);
-    const headers: string[] = ['Host', hostHeader];
+    let headers: string[] = ['Host', hostHeader];
     const stripped: string[] | null = enforce ? [] : null;
     appendRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injection ? injectedHeaderName(injection) : null, signing }, headers, stripped);
     if (stripped !== null && stripped.length > 0) record.stripped = stripped;
-    x.headers = headers;
-    x.query = r.target.query;
-    x.body = r.body.kind === 'chunked' || (r.body.kind === 'length' && r.body.length > 0) ? req : null;
+    let query = r.target.query;
+    let body: NodeJS.ReadableStream | Buffer | null = r.body.kind === 'chunked' || (r.body.kind === 'length' && r.body.length > 0) ? req : null;
 
-    if (credential !== null && injection !== null) {
+    if (credential && injection) {
       if (injection.kind === 'awsSigV4') {
-        sign(req, r, hostHeader, headers, credential, injection, policyId).then((signed) => {
-          x.headers = signed.headers;
-          x.query = signed.query;
-          x.body = signed.body;
-          step(x, locate, null);
-        }, x.failed);
-        return;
-      }
-      try {
-        const out = injectCredential(injection, credential, x.query);
-        for (const [k, v] of out.headers) headers.push(k, v);
-        x.query = out.query;
-      } catch (err) {
-        if (err instanceof InjectError) throw sidecarError({ status: 502, code: err.code, message: `credential not usable: ${err.message}`, policy: policyId });
-        throw err;
+        const signed = await sign(req, r, hostHeader, headers, credential, injection, policyId);
+        headers = signed.headers;
+        query = signed.query;
+        body = signed.body;
+      } else {
+        try {
+          const out = injectCredential(injection, credential, query);
+          for (const [k, v] of out.headers) headers.push(k, v);
+          query = out.query;
+        } catch (err) {
+          if (err instanceof InjectError) throw sidecarError({ status: 502, code: err.code, message: `credential not usable: ${err.message}`, policy: policyId });
+          throw err;
+        }
       }
     }
-    locate(x, null);
-  }
 
-  /** The checked address to dial: from the resolver's cache, or looked up. */
-  function locate(x: Exchange, _: null): void {
-    const policy = x.decision.action === 'passthrough' ? null : x.decision.policy;
-    const host = x.r.authority.host;
-    const dest = policy ? destinationFor(policy, host, x.r.port) : undefined;
-    x.caBundle = dest?.caBundle;
-    const allowPrivate = dest ? dest.allowPrivateAddresses : true;
-    const cached = deps.resolver.cached?.(host, allowPrivate);
-    if (cached !== undefined) return send(x, cached);
-    deps.resolver.resolve(host, allowPrivate).then(
-      (address) => step(x, send, address),
-      (err: unknown) => {
-        if (err instanceof ResolveError) x.failed(sidecarError({ status: err.code === 'ERR_ADDRESS_FORBIDDEN' ? 403 : 502, code: err.code, message: err.message, ...(policy ? { policy: policy.id } : {}) }));
-        else x.failed(err);
-      },
-    );
-  }
+    let address: string;
+    try {
+      address = await deps.resolver.resolve(r.authority.host, dest ? dest.allowPrivateAddresses : true);
+    } catch (err) {
+      if (err instanceof ResolveError) throw sidecarError({ status: err.code === 'ERR_ADDRESS_FORBIDDEN' ? 403 : 502, code: err.code, message: err.message, ...(policyId ? { policy: policyId } : {}) });
+      throw err;
+    }
 
-  /** Forward and stream the response back. */
-  function send(x: Exchange, address: string): void {
-    const { req, res, r, record } = x;
-    const policyId = x.decision.action === 'passthrough' ? undefined : x.decision.policy.id;
-    const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: x.credentialId };
-    if (x.caBundle) target.caBundle = x.caBundle;
-    const path = x.query === null ? r.target.path : `${r.target.path}?${x.query}`;
-    relay(deps.pool, { target, method: req.method ?? 'GET', path, headers: x.headers, body: x.body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res, (error, status) => {
-      if (error !== null) return x.failed(sidecarError(error));
+    const target: UpstreamTarget = { tls: r.tls, host: r.authority.host, port: r.port, address, credentialId: credential?.id ?? null };
+    if (dest?.caBundle) target.caBundle = dest.caBundle;
+    const path = query === null ? r.target.path : `${r.target.path}?${query}`;
+    try {
+      const status = await relay(deps.pool, { target, method: req.method ?? 'GET', path, headers, body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res);
       if (status !== undefined) record.status = status;
-      x.done();
-    });
-  }
-
-  function credentialFailure(err: unknown, policy: CompiledPolicy): Error {
-    const code = err instanceof CredentialError ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
-    deps.metrics.credentialErrors.inc({ code });
-    return sidecarError({ status: CREDENTIAL_STATUS[code] ?? 503, code, message: `no credential for this request, so it was not sent: ${err instanceof Error ? err.message : String(err)}`, policy: policy.id });
+    } catch (e) {
+      throw sidecarError(e as SidecarError);
+    }
   }
 
   /** Reads the body (bounded), replaces the placeholder signature with a real one over exactly what is forwarded. */

@@ -39,28 +39,17 @@ class Relay implements UpstreamHandler {
   #responded = false;
   #done = false;
   #resume: (() => void) | null = null;
-  #ended: RelayEnd;
-  #settled = false;
+  #resolve: (status: number | undefined) => void;
+  #reject: (e: SidecarError) => void;
   #status: number | undefined;
 
-  constructor(res: ServerResponse, policy: string | undefined, ended: RelayEnd) {
+  constructor(res: ServerResponse, policy: string | undefined, resolve: (status: number | undefined) => void, reject: (e: SidecarError) => void) {
     this.#res = res;
     this.#policy = policy;
-    this.#ended = ended;
+    this.#resolve = resolve;
+    this.#reject = reject;
     res.once('close', this.#onClose);
     res.on('drain', this.#onDrain);
-  }
-
-  #resolve(status: number | undefined): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#ended(null, status);
-  }
-
-  #reject(e: SidecarError): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#ended(e, undefined);
   }
 
   #onClose = (): void => {
@@ -120,19 +109,18 @@ class Relay implements UpstreamHandler {
   }
 }
 
-/** How one exchange ended: (null, upstream status) once the app's response is closed, or (error, undefined) when the upstream failed before answering. Called once. */
-export type RelayEnd = (error: SidecarError | null, status: number | undefined) => void;
-
-/** Sends the request and streams the response into `res`; `ended` is called once, when it is over. */
-export function relay(pool: UpstreamPool, r: RelayRequest, res: ServerResponse, ended: RelayEnd): void {
-  if (res.destroyed || res.req?.socket?.destroyed) {
-    ended(CLIENT_CLOSED, undefined);
-    return;
-  }
-  const handler = new Relay(res, r.policy, ended);
-  try {
-    pool.request(r.target, r.method, r.path, r.headers, r.body, r.timeoutMs, handler);
-  } catch (err) {
-    handler.onError(err as Error);
-  }
+/** Resolves with the upstream status once the app's response is closed; rejects when the upstream failed before answering. */
+export function relay(pool: UpstreamPool, r: RelayRequest, res: ServerResponse): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    if (res.destroyed || res.req?.socket?.destroyed) {
+      reject(CLIENT_CLOSED);
+      return;
+    }
+    const handler = new Relay(res, r.policy, resolve, reject);
+    try {
+      pool.request(r.target, r.method, r.path, r.headers, r.body, r.timeoutMs, handler);
+    } catch (err) {
+      handler.onError(err as Error);
+    }
+  });
 }

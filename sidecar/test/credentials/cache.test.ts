@@ -96,22 +96,6 @@ t.test('steady state: the request path never calls the provider; refresh happens
   await cache.close();
 });
 
-t.test('peek answers from memory only: a valid credential (a hit), never an exchange, never one about to expire', async (t) => {
-  const { cache, provider, clock, metrics } = setup();
-  const p = policy('a');
-  t.equal(cache.peek(p), undefined, 'a cold entry: nothing');
-  t.equal(provider.calls, 0, 'and no exchange started');
-  t.equal((await cache.get(p)).id, 'a-1');
-  t.equal(cache.peek(p)?.id, 'a-1');
-  t.same(metrics.snapshot(), { hit: 1, miss: 1, refresh: 1, failure: 0 }, 'counted as a hit; the miss is counted by get');
-  provider.fallback = { error: unavailable() }; // refreshes fail from here on
-  await clock.advance(596_000);
-  t.equal(cache.peek(p), undefined, 'under 5 s left: peek defers to get');
-  await t.rejects(cache.get(p), { code: 'ERR_CREDENTIAL_EXPIRED' }, 'which says why');
-  await cache.close();
-  t.equal(cache.peek(p), undefined, 'closed: nothing');
-});
-
 t.test('jitter spreads refreshes between 25% and 35% of lifetime before expiry', async (t) => {
   for (const [r, dueS] of [[0, 450], [0.999, 390]] as const) {
     const { cache, provider, clock } = setup({ random: () => r });

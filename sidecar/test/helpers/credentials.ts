@@ -13,22 +13,12 @@ export class TestCredentials implements CredentialSource {
     this.values = new Map(Object.entries(values).map(([k, v]) => [k, { value: v.value, id: v.id ?? `test-${k}`, expiresAt: v.expiresAt ?? Date.now() + 3600_000 }]));
   }
 
-  /** Policies whose credential was fetched: `peek` answers for them, as a cache would. */
-  fetched = new Set<string>();
-
   async get(policy: CompiledPolicy): Promise<Credential> {
     this.calls++;
     if (this.failWith) throw new CredentialError(this.failWith, 'test provider is failing');
     const c = this.values.get(policy.id);
     if (!c) throw new CredentialError('ERR_CREDENTIAL_UNAVAILABLE', `no test credential for ${policy.id}`);
-    this.fetched.add(policy.id);
     return c;
-  }
-
-  /** Like a cache: from memory once fetched, while the provider is not failing; so a harness's first request to a policy waits for `get` and later ones do not. */
-  peek(policy: CompiledPolicy): Credential | undefined {
-    if (this.failWith || !this.fetched.has(policy.id)) return undefined;
-    return this.values.get(policy.id);
   }
 
   sync(policies: readonly CompiledPolicy[]): void {
