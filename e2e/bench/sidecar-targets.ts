@@ -172,7 +172,7 @@ if (role === 'upstream') {
   const { CredentialCache } = await import('@mayfly/sidecar/credentials/cache');
   const { CounterMetrics } = await import('@mayfly/sidecar/credentials/metrics');
   const { DEFAULT_LIMITS } = await import('@mayfly/sidecar/config/runtime');
-  const { createLogger, logDestination } = await import('@mayfly/sidecar/audit');
+  const { createLogger } = await import('@mayfly/sidecar/audit');
   const { join } = await import('node:path');
   // Compiled policies, as the controller's config stream delivers them to a
   // pod (the benchmark compiled them): like a pod's sidecar, this one never
@@ -206,8 +206,9 @@ if (role === 'upstream') {
     {
       config,
       credentials: creds,
-      // The audit log goes to a file, as a log shipper would read it.
-      logger: createLogger('info', logDestination(join(cfg.dir, 'audit.log'))),
+      // The audit log goes to stdout, the sidecar's default: the benchmark
+      // pipes it to a reader outside this process, as a pod's runtime does.
+      logger: createLogger('info'),
       // Bench names resolve to loopback; the benchmark measures the pipeline, not DNS.
       resolver: { resolve: async () => '127.0.0.1' },
     },

@@ -17,7 +17,7 @@
 //   --unconstrained  run the Node proxies with V8's default heap sizing instead of the pod's
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, rm, mkdir, symlink, readdir } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -47,9 +47,9 @@ interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: 
 // The sidecar runs on the allocator the image gives it (e2e/src/allocator.ts).
 const POD_ENV = sidecarAllocatorEnv();
 
-function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}): Promise<Child> {
+function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}, stdout: 'inherit' | NodeJS.WritableStream = 'inherit'): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const proc = fork(script, [role, JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...execArgv], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(script, [role, JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...execArgv], env: { ...process.env, ...env }, stdio: ['ignore', stdout as 'inherit', 'inherit', 'ipc'] });
     proc.once('message', (m: { ports: Record<string, number> }) =>
       resolve({
         proc,
@@ -166,7 +166,12 @@ spec:
       references.push({ name, child });
     }
   }
-  const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP, POD_ENV);
+  // The sidecar logs to its stdout, as in a pod, where stdout is a pipe that the
+  // container runtime reads and writes to the node's log files: here a `cat`
+  // outside the measured process plays the runtime.
+  const logReader = spawn('cat', [], { stdio: ['pipe', openSync(join(dir, 'audit.log'), 'w'), 'inherit'] });
+  children.push(logReader);
+  const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP, POD_ENV, logReader.stdin);
   children.push(mayfly.proc);
   const podCa = (await mayfly.ask<{ caPem: string }>('creds', 'caPem')).caPem;
   let before: Child | null = null;
