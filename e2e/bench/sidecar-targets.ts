@@ -20,6 +20,14 @@ const cfg = JSON.parse(configJson) as { key: string; cert: string; ca: string; u
 const ports: Record<string, number> = {};
 const BODY = Buffer.from('{"id":"ch_1","object":"charge","amount":2000}\n');
 
+/** For the references that use the sidecar's own upstream pool and relay: the pool, and the upstream as they dial it (one credential, no passes). */
+async function sidecarRelayPool() {
+  const { SIDECAR_POOL_LIMITS, UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
+  const pool = new UpstreamPool({ extraCa: [cfg.ca], ...SIDECAR_POOL_LIMITS });
+  const target = (secure: boolean) => ({ tls: secure, host: 'api.bench', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' });
+  return { pool, target };
+}
+
 async function listen(server: net.Server, name: string): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   ports[name] = (server.address() as AddressInfo).port;
@@ -52,11 +60,10 @@ if (role === 'upstream') {
   // the pipeline's passes (no parse, decide, strip, credential lookup, audit or
   // metrics). Not a proxy anyone should run: it forwards everything to the
   // upstream with a fixed header.
-  const { SIDECAR_POOL_LIMITS, UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
   const { relay } = await import('@mayfly/sidecar/pipeline/relay');
-  const pool = new UpstreamPool({ extraCa: [cfg.ca], ...SIDECAR_POOL_LIMITS });
+  const { pool, target: upstream } = await sidecarRelayPool();
   const proxy = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const target = { tls: secure, host: 'api.bench', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
+    const target = upstream(secure);
     const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];
     relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, res).catch(() => res.destroy());
   };
@@ -74,12 +81,11 @@ if (role === 'upstream') {
     HTTPParser: { new (): Record<number, unknown> & { initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void; execute(b: Buffer): number | Error; free(): void }; REQUEST: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number };
     methods: string[];
   };
-  const { SIDECAR_POOL_LIMITS, UpstreamPool } = await import('@mayfly/sidecar/pipeline/forward');
-  const pool = new UpstreamPool({ extraCa: [cfg.ca], ...SIDECAR_POOL_LIMITS });
-  const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+  const { appendResponseHeaders } = await import('@mayfly/sidecar/http/headers');
+  const { pool, target: upstream } = await sidecarRelayPool();
   const front = (secure: boolean) => (socket: net.Socket): void => {
     socket.setNoDelay(true);
-    const target = { tls: secure, host: 'api.bench', port: secure ? cfg.upstreamHttps : cfg.upstreamHttp, address: '127.0.0.1', credentialId: 'bench' };
+    const target = upstream(secure);
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, 16 * 1024, 0);
     parser[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, headers: string[], method: number, url: string): number => {
@@ -87,14 +93,14 @@ if (role === 'upstream') {
       pool.request(target, methods[method] ?? 'GET', url, [...headers, 'Authorization', 'Bearer sk_bench'], null, 30_000, {
         onConnect() {},
         onHeaders(status: number, raw: Buffer[], _resume: () => void, statusText: string) {
+          // the response headers the sidecar's relay passes back (hop-by-hop ones dropped)
+          const headers: string[] = [];
+          appendResponseHeaders(raw, headers);
           let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
           let length = false;
-          for (let i = 0; i < raw.length; i += 2) {
-            const name = (raw[i] as Buffer).toString('latin1');
-            const lower = name.toLowerCase();
-            if (HOP.has(lower)) continue;
-            if (lower === 'content-length') length = true;
-            head += `${name}: ${(raw[i + 1] as Buffer).toString('latin1')}\r\n`;
+          for (let i = 0; i < headers.length; i += 2) {
+            if ((headers[i] as string).toLowerCase() === 'content-length') length = true;
+            head += `${headers[i]}: ${headers[i + 1]}\r\n`;
           }
           chunked = !length;
           socket.cork();
