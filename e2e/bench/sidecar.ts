@@ -19,6 +19,7 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { mkdtemp, readFile, writeFile, rm, mkdir, symlink, readdir } from 'node:fs/promises';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,9 +48,9 @@ interface Child { proc: ChildProcess; ports: Record<string, number>; ask<T>(op: 
 // The sidecar runs on the allocator the image gives it (e2e/src/allocator.ts).
 const POD_ENV = sidecarAllocatorEnv();
 
-function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}, stdout: 'inherit' | NodeJS.WritableStream = 'inherit'): Promise<Child> {
+function startRole(script: string, role: string, cfg: unknown, execArgv: string[] = [], env: Record<string, string> = {}, stdout: 'inherit' | Writable = 'inherit'): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const proc = fork(script, [role, JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...execArgv], env: { ...process.env, ...env }, stdio: ['ignore', stdout as 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(script, [role, JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...execArgv], env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
     proc.once('message', (m: { ports: Record<string, number> }) =>
       resolve({
         proc,
