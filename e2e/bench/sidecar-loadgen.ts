@@ -2,11 +2,14 @@
 // fixed rate (latency measured from the intended send time, so a stall is not
 // hidden: no coordinated omission) or as fast as they can (saturation), or one
 // new TLS connection per request (handshakes/s). Prints one JSON line.
-// usage: node sidecar-loadgen.ts JSON({ mode, port, tls, servername, host, ca, seconds, rate, connections })
+// At a fixed rate, `warmup` seconds at the same rate on the same connections
+// come first and are not counted; the line `measuring` on stdout marks where
+// the counted seconds begin, so a caller can sample CPU from there.
+// usage: node sidecar-loadgen.ts JSON({ mode, port, tls, servername, host, ca, seconds, rate, connections, warmup? })
 import net from 'node:net';
 import tls from 'node:tls';
 
-interface Opts { mode: 'fixed' | 'saturate' | 'handshake'; port: number; tls: boolean; servername: string; host: string; ca: string; seconds: number; rate: number; connections: number }
+interface Opts { mode: 'fixed' | 'saturate' | 'handshake'; port: number; tls: boolean; servername: string; host: string; ca: string; seconds: number; rate: number; connections: number; warmup?: number }
 const o = JSON.parse(process.argv[2] as string) as Opts;
 const request = Buffer.from(`GET /v1/charges HTTP/1.1\r\nHost: ${o.host}\r\nAccept: application/json\r\n\r\n`);
 const latencies: number[] = [];
@@ -63,7 +66,7 @@ class Conn {
   }
 }
 
-const deadline = performance.now() + o.seconds * 1000;
+let deadline = performance.now() + o.seconds * 1000;
 if (o.mode === 'handshake') {
   const workers = Array.from({ length: o.connections }, async () => {
     while (performance.now() < deadline) {
@@ -103,15 +106,21 @@ if (o.mode === 'handshake') {
     const idle = [...conns];
     const queue: number[] = [];
     let next = start;
+    // requests meant to be sent before this are the warm-up: sent, not counted
+    const measureFrom = start + (o.warmup ?? 0) * 1000;
+    deadline = measureFrom + o.seconds * 1000;
+    let measuring = o.warmup === undefined;
     const pump = (): void => {
       while (idle.length > 0 && queue.length > 0) {
         const c0 = idle.pop() as Conn;
         const intended = queue.shift() as number;
         void c0.revive().then(async (c) => {
           const ok = await c.send();
-          if (!ok) errors++;
-          latencies.push(performance.now() - intended);
-          done++;
+          if (intended >= measureFrom) {
+            if (!ok) errors++;
+            latencies.push(performance.now() - intended);
+            done++;
+          } else if (!ok) errors++;
           idle.push(c);
           pump();
         });
@@ -119,6 +128,10 @@ if (o.mode === 'handshake') {
     };
     while (performance.now() < deadline) {
       const now = performance.now();
+      if (!measuring && now >= measureFrom) {
+        measuring = true;
+        process.stdout.write('measuring\n');
+      }
       while (next <= now) {
         queue.push(next);
         next += interval;

@@ -37,6 +37,8 @@ const SECONDS = Number(args.seconds) || 5;
 const RUNS = Math.max(1, Number(args.runs) || 3);
 const WRITE = !args['no-write'];
 const IDLE_SECONDS = 10;
+/** Seconds at the fixed rate, on the same connections, before its counted seconds: connecting and the switch from the saturating warm-up settle there. */
+const FIXED_WARMUP_SECONDS = 2;
 // The webhook and the chart give the sidecar container a 256Mi memory limit, and
 // Node sizes V8's heap from the cgroup limit it runs in. These flags are what
 // it picks there (checked: heap_size_limit 259 MiB and a young generation that
@@ -82,11 +84,18 @@ function freePort(): Promise<number> {
 }
 
 interface Load { rps: number; p50: number; p99: number; errors: number; n: number }
-function load(opts: Record<string, unknown>): Promise<Load> {
+/** Runs the load generator; `onMeasure` is called where its counted seconds begin (after a fixed-rate warm-up). */
+function load(opts: Record<string, unknown>, onMeasure?: () => void): Promise<Load> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(here, 'sidecar-loadgen.ts'), JSON.stringify({ seconds: SECONDS, rate: 1000, connections: 16, ...opts })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.startsWith('measuring\n')) {
+        out = out.slice('measuring\n'.length);
+        onMeasure?.();
+      }
+    });
     p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`loadgen exited ${c}`))));
   });
 }
@@ -228,7 +237,7 @@ http {
   const idle = targets.map((t, i) => ({ target: t.name, percent: ((procStats(t.pids()).cpuMs - idle0[i]!) / (IDLE_SECONDS * 1000)) * 100 }));
   process.stderr.write(`idle CPU: ${idle.map((x) => `${x.target} ${x.percent.toFixed(2)}%`).join(', ')}\n`);
 
-  interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; kernel: number; rss: number; anon: number; hs?: Load }
+  interface Row { target: string; proto: string; run: number; fixed: Load; sat: Load; cpuPer1k: number; warmupPer1k: number; kernel: number; rss: number; anon: number; hs?: Load }
   const rows: Row[] = [];
   for (let run = 1; run <= RUNS; run++) {
     for (const proto of ['plaintext', 'https'] as const) {
@@ -237,16 +246,25 @@ http {
         const port = tls ? t.https : t.http;
         const common = { port, tls, servername: 'api.bench', host: `api.bench:${tls ? cfg.upstreamHttps : cfg.upstreamHttp}`, ca: t.ca };
         await load({ ...common, mode: 'saturate', seconds: 1 }); // warm-up
-        const before0 = procStats(t.pids());
-        const fixed = await load({ ...common, mode: 'fixed' });
+        const start0 = procStats(t.pids());
+        const startedAt = performance.now();
+        let before0 = start0;
+        let measuredAt = startedAt;
+        const fixed = await load({ ...common, mode: 'fixed', warmup: FIXED_WARMUP_SECONDS }, () => {
+          before0 = procStats(t.pids());
+          measuredAt = performance.now();
+        });
         const after0 = procStats(t.pids());
+        if (before0 === start0) throw new Error(`the load generator never began measuring (${t.name})`);
         const cpuPer1k = (after0.cpuMs - before0.cpuMs) / SECONDS / 1000 / (fixed.rps / 1000);
+        // the warm-up's own CPU (the load generator starting and connecting included), for the record
+        const warmupPer1k = (before0.cpuMs - start0.cpuMs) / (measuredAt - startedAt);
         const kernel = (after0.sysMs - before0.sysMs) / Math.max(1, after0.cpuMs - before0.cpuMs);
         const sat = await load({ ...common, mode: 'saturate', connections: 32 });
         const hs = tls ? await load({ ...common, mode: 'handshake', connections: 4, seconds: Math.max(2, Math.round(SECONDS / 2)) }) : undefined;
         const mem = procStats(t.pids());
-        rows.push({ target: t.name, proto, run, fixed, sat, cpuPer1k, kernel, rss: mem.rss, anon: mem.anon, ...(hs ? { hs } : {}) });
-        process.stderr.write(`run ${run} ${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)} (kernel ${(kernel * 100).toFixed(0)}%), rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (anon ${(mem.anon / 2 ** 20).toFixed(0)})${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
+        rows.push({ target: t.name, proto, run, fixed, sat, cpuPer1k, warmupPer1k, kernel, rss: mem.rss, anon: mem.anon, ...(hs ? { hs } : {}) });
+        process.stderr.write(`run ${run} ${proto} ${t.name}: fixed p50 ${fixed.p50.toFixed(2)} p99 ${fixed.p99.toFixed(2)} ms, sat ${sat.rps.toFixed(0)} rps p99 ${sat.p99.toFixed(2)}, cpu/1k ${cpuPer1k.toFixed(3)} (kernel ${(kernel * 100).toFixed(0)}%; warm-up ${warmupPer1k.toFixed(3)}), rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (anon ${(mem.anon / 2 ** 20).toFixed(0)})${hs ? `, handshakes ${hs.rps.toFixed(0)}/s` : ''}, errors ${fixed.errors + sat.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
       }
     }
   }
@@ -274,7 +292,7 @@ http {
 
   const lines: string[] = [];
   lines.push('## Sidecar data plane', '');
-  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.decompose ? ' --decompose' : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. CPU is the proxy process's own CPU time (from /proc) during the fixed-rate run, per 1000 req/s (1.0 = one full core); "kernel" is the part of it spent in the kernel (on loopback, a send also runs the receiver's TCP processing). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} ${JEMALLOC ? `The sidecar runs on jemalloc (\`MALLOC_CONF=${POD_ENV.MALLOC_CONF}\`), as the image runs it; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} on glibc's malloc.` : 'Every Node process runs on glibc\'s malloc (libjemalloc2 is not installed, so the sidecar does not run on jemalloc as in the image).'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
+  lines.push(`Measured by \`node e2e/bench/sidecar.ts --seconds ${SECONDS} --runs ${RUNS}${args.before ? ` --before ${args.before}` : ''}${args.decompose ? ' --decompose' : ''}${args.unconstrained ? ' --unconstrained' : ''}\` (part of \`make bench\`) on ${new Date().toISOString().slice(0, 10)}: all on one machine (2 vCPU, shared with other work: load average ${f(load0[0]!, 1)} at the start, ${f(load1[0]!, 1)} at the end; loopback), a Node load generator (keep-alive, 16 connections at a fixed 1000 req/s with latency from the intended send time, 32 connections at saturation, 4 clients opening a new TLS connection per request for handshakes). Every proxy adds \`Authorization: Bearer ...\` to a GET; "https" means the client speaks TLS to the proxy and the proxy speaks verified TLS to the upstream (for Mayfly: interception with a leaf from the pod CA). The whole measurement ran ${RUNS} times with the targets interleaved; each cell is the median over the runs with the range in brackets. Each fixed-rate run begins with ${FIXED_WARMUP_SECONDS} s at the same rate on the same connections that are not counted (connecting, and the switch from the saturating warm-up, settle there; the CPU of that part is listed under the tables); latency and CPU are taken over the ${SECONDS} s that follow. CPU is the proxy process's own CPU time (from /proc) over those seconds, per 1000 req/s (1.0 = one full core); "kernel" is the part of it spent in the kernel (on loopback, a send also runs the receiver's TCP processing). RSS is taken after the saturation and handshake runs; "anon" is its anonymous part (without the mapped node binary and libraries, which are file-backed and shared). ${POD_HEAP.length ? `Both Node proxies run with \`${POD_HEAP.join(' ')}\`: what Node 24 sizes V8's heap to inside the sidecar container's 256Mi memory limit (the webhook's and the chart's default), so the numbers are the pod's.` : 'The Node proxies run with V8\'s default heap sizing (no memory limit), unlike in a pod.'} ${JEMALLOC ? `The sidecar runs on jemalloc (\`MALLOC_CONF=${POD_ENV.MALLOC_CONF}\`), as the image runs it; the bare Node proxy${args.before ? ' and the earlier revision run' : ' runs'} on glibc's malloc.` : 'Every Node process runs on glibc\'s malloc (libjemalloc2 is not installed, so the sidecar does not run on jemalloc as in the image).'} The sidecar's credential source is the cluster's credential cache in front of a provider that counts exchanges, with 60 s credentials so refresh-ahead runs during the benchmark. Absolute numbers move with the machine's load; the ratios against the bare Node proxy measured in the same run are the point.`, '');
   lines.push('| proto | target | p50 @1000/s (ms) | p99 @1000/s (ms) | saturation (req/s) | p99 at saturation (ms) | CPU per 1000 req/s (vCPU) | kernel | RSS (MiB) | anon (MiB) | new TLS handshakes/s |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const proto of ['plaintext', 'https'])
@@ -289,6 +307,7 @@ http {
     for (const m of mayflyTargets) {
       lines.push(`| ${proto} | ${m.name} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.fixed.p99 - y.fixed.p99))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.cpuPer1k / y.cpuPer1k))} | ${spread(perRun(m.name, 'nginx', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${col(m.name, proto, (r) => r.cpuPer1k, 3)} | ${col(m.name, proto, (r) => r.rss / MiB, 0)} |`);
     }
+  lines.push('', `CPU in the uncounted start of each fixed-rate run (the load generator starting and connecting, then ${FIXED_WARMUP_SECONDS} s at 1000 req/s), vCPU, median (range): ${['plaintext', 'https'].map((proto) => `${proto}: ${targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${col(t.name, proto, (r) => r.warmupPer1k, 3)}`).join(', ')}`).join('; ')}.`);
   lines.push('', `Idle (no traffic, ${IDLE_SECONDS} s, before the runs): ${idle.filter((x) => x.target !== 'direct').map((x) => `${x.target} ${f(x.percent)}% of a core`).join(', ')}.`);
   lines.push('', `Leaf mint (ECDSA P-256 key + certificate from the pod CA): p50 ${f(mints[50]!)} ms, p99 ${f(mints[98]!)} ms over 100 names. Leaves minted by the sidecar during the whole run: ${info.leaves.minted} (one per host; every later handshake reuses it).`);
   lines.push(`Credentials: ${info.creds.exchanges} exchanges with the provider during the whole run (the pre-warm when the policy arrived, then refresh-ahead before each 60 s credential expired), ${info.creds.hits} cache hits and ${info.creds.misses} misses on the request path, ${info.creds.failures} failures: no request waited for a credential fetch.`, '');
