@@ -28,20 +28,29 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino({ level, base: { component: 'mayfly-sidecar' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: isoTime }, destination ?? logDestination(1));
 }
 
-let lastMs = Number.NaN;
-let lastTime = '';
+let lastMinute = Number.NaN;
+let minutePrefix = '';
 /**
- * pino's `stdTimeFunctions.isoTime`, made once per millisecond: a busy sidecar
- * writes several lines per millisecond, and the Date and its ISO string cost
- * about 0.5 µs each time (measured).
+ * `new Date(ms).toISOString()` for times from 1970 to 9999, with the date, hour
+ * and minute made once per minute and the seconds and milliseconds by
+ * arithmetic. At 1000 requests a second nearly every audit line falls in a new
+ * millisecond, and a Date with its ISO string costs about 0.5 µs (measured).
  */
-export function isoTime(): string {
-  const now = Date.now();
-  if (now !== lastMs) {
-    lastMs = now;
-    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+export function isoAt(ms: number): string {
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== lastMinute) {
+    lastMinute = minute;
+    minutePrefix = new Date(minute * 60_000).toISOString().slice(0, 17); // "2026-11-23T12:04:"
   }
-  return lastTime;
+  const inMinute = ms - minute * 60_000;
+  const seconds = Math.floor(inMinute / 1000);
+  const millis = inMinute - seconds * 1000;
+  return `${minutePrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
+
+/** pino's `stdTimeFunctions.isoTime`: the same text, from `isoAt`. */
+export function isoTime(): string {
+  return `,"time":"${isoAt(Date.now())}"`;
 }
 
 const FLUSH_AFTER_MS = 50;

@@ -9,7 +9,7 @@ import { appendRequestHeaders, appendResponseHeaders, traceContext } from '../..
 import { HostPolicies } from '../../src/pipeline/host-policies.ts';
 import { lowerName } from '../../src/http/names.ts';
 import { upstreamFailure } from '../../src/pipeline/relay.ts';
-import { audit, createLogger, isoTime, logDestination, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
+import { audit, createLogger, isoAt, isoTime, logDestination, REDACT_PATHS, type AuditRecord } from '../../src/audit.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +121,20 @@ t.test('audit line: pino format, whitelisted fields, level honoured', async (t) 
   t.equal(quiet.text(), '', 'nothing below the logger level');
 });
 
-t.test("log time: pino's ISO time, made once per millisecond", async (t) => {
+t.test('log time: the ISO text of Date, by arithmetic within the minute', async (t) => {
+  const check = (ms: number): boolean => isoAt(ms) === new Date(ms).toISOString();
+  // boundaries: epoch, minute, hour, day, month, leap day, year, and the last ISO year with four digits
+  const edges = [0, 1, 999, 1000, 59_999, 60_000, Date.UTC(2024, 1, 29, 23, 59, 59, 999), Date.UTC(2024, 2, 1), Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)];
+  for (const ms of edges) t.equal(isoAt(ms), new Date(ms).toISOString(), `at ${ms}`);
+  // every millisecond of two whole minutes, and random times in between
+  let wrong = 0;
+  const from = Date.UTC(2026, 10, 23, 11, 59);
+  for (let ms = from; ms < from + 120_000; ms++) if (!check(ms)) wrong++;
+  for (let i = 0; i < 100_000; i++) if (!check(Math.floor(Math.random() * Date.UTC(9999, 11, 31)))) wrong++;
+  t.equal(wrong, 0, 'the same text for 220,000 times');
+});
+
+t.test("log time: pino's ISO time", async (t) => {
   const a = isoTime();
   t.match(a, /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/, "pino's isoTime format");
   const parsed = Date.parse(JSON.parse(`{${a.slice(1)}}`).time as string);
