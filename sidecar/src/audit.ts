@@ -34,7 +34,7 @@ let minutePrefix = '';
  * `new Date(ms).toISOString()` for times from 1970 to 9999, with the date, hour
  * and minute made once per minute and the seconds and milliseconds by
  * arithmetic. At 1000 requests a second nearly every audit line falls in a new
- * millisecond, and a Date with its ISO string costs about 0.5 µs (measured).
+ * millisecond, and a Date with its ISO string costs 0.7-0.8 µs (measured).
  */
 export function isoAt(ms: number): string {
   const minute = Math.floor(ms / 60_000);
@@ -48,9 +48,16 @@ export function isoAt(ms: number): string {
   return `${minutePrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
 
-/** pino's `stdTimeFunctions.isoTime`: the same text, from `isoAt`. */
+let lastMs = Number.NaN;
+let lastTime = '';
+/** pino's `stdTimeFunctions.isoTime`: the same text, from `isoAt`, made once per millisecond (a busy sidecar writes several lines in one). */
 export function isoTime(): string {
-  return `,"time":"${isoAt(Date.now())}"`;
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${isoAt(now)}"`;
+  }
+  return lastTime;
 }
 
 const FLUSH_AFTER_MS = 50;
