@@ -116,11 +116,11 @@ if (o.mode === 'handshake') {
         const intended = queue.shift() as number;
         void c0.revive().then(async (c) => {
           const ok = await c.send();
+          if (!ok) errors++;
           if (intended >= measureFrom) {
-            if (!ok) errors++;
             latencies.push(performance.now() - intended);
             done++;
-          } else if (!ok) errors++;
+          }
           idle.push(c);
           pump();
         });
