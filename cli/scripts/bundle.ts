@@ -40,20 +40,6 @@ const builtinsByRequire: Plugin = {
 };
 
 /**
- * undici's HTTP/2 client, left out: the sidecar's pools speak HTTP/1.1 only
- * (allowH2 is off, ALPN offers http/1.1), and undici's client-h2 loads
- * node:http2 when it is loaded itself. undici handles a node:http2 that will
- * not load (it falls back to empty constants), so it is given one.
- */
-const noHttp2InUndici: Plugin = {
-  name: 'no-http2-in-undici',
-  setup(b) {
-    b.onResolve({ filter: /^node:http2$/ }, (args) => (/undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer) ? { path: 'node:http2', namespace: 'no-http2' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'no-http2' }, () => ({ contents: "throw new Error('HTTP/2 is not part of the sidecar bundle');", loader: 'js' }));
-  },
-};
-
-/**
  * Bundles `entry` (default: the CLI) with its dependencies into `outdir` as ES
  * modules split per dynamic import; returns the entry file's path. The CRD
  * file goes next to the output's parent, where `crds/src/crd.ts` looks for it
@@ -77,7 +63,7 @@ export async function bundleWithMetafile(outdir = DEFAULT_BUNDLE_DIR, entry = jo
     legalComments: 'none',
     metafile: true,
     absWorkingDir: root,
-    plugins: [noHttp2InUndici, builtinsByRequire],
+    plugins: [builtinsByRequire],
     // CommonJS dependencies call require(); give the ES module output one.
     banner: { js: "import { createRequire as __mayflyRequire } from 'node:module'; const require = __mayflyRequire(import.meta.url);" },
   });

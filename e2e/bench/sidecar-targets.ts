@@ -56,7 +56,7 @@ if (role === 'upstream') {
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
 } else if (role === 'relay-only') {
   // Reference for where the sidecar's CPU goes (--decompose): Node's HTTP(S)
-  // server and the sidecar's own upstream pool and relay (undici), with none of
+  // server and the sidecar's own upstream pool and relay, with none of
   // the pipeline's passes (no parse, decide, strip, credential lookup, audit or
   // metrics). Not a proxy anyone should run: it forwards everything to the
   // upstream with a fixed header.
@@ -92,7 +92,7 @@ if (role === 'upstream') {
       let chunked = false;
       pool.request(target, methods[method] ?? 'GET', url, [...headers, 'Authorization', 'Bearer sk_bench'], null, 30_000, {
         onConnect() {},
-        onHeaders(status: number, raw: Buffer[], _resume: () => void, statusText: string) {
+        onHeaders(status: number, raw: string[], _resume: () => void, statusText: string) {
           // the response headers the sidecar's relay passes back (hop-by-hop ones dropped)
           const headers: string[] = [];
           appendResponseHeaders(raw, headers);

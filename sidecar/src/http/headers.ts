@@ -121,23 +121,23 @@ export function forwardResponseHeaders(rawHeaders: readonly string[]): Array<[st
   return out;
 }
 
-/** Upstream response headers (raw, as the HTTP parser hands them over) that go back to the app, appended flat to `out`. */
-export function appendResponseHeaders(raw: readonly Buffer[], out: string[]): void {
+/** Upstream response headers (flat name, value strings, as the HTTP parser hands them over) that go back to the app, appended flat to `out`. */
+export function appendResponseHeaders(raw: readonly string[], out: string[]): void {
   const start = out.length;
   let connection = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const name = raw[i] as string;
     const lower = lowerName(name);
     if (lower === 'connection') connection = true;
     if (HOP_BY_HOP.has(lower)) continue;
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    out.push(name, raw[i + 1] as string);
   }
   if (!connection) return;
   // rare: drop what the upstream's Connection header names as hop-by-hop too
   const tokens = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
-    if (lowerName((raw[i] as Buffer).toString('latin1')) !== 'connection') continue;
-    for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) if (t.trim()) tokens.add(t.trim().toLowerCase());
+    if (lowerName(raw[i] as string) !== 'connection') continue;
+    for (const t of (raw[i + 1] as string).split(',')) if (t.trim()) tokens.add(t.trim().toLowerCase());
   }
   let w = start;
   for (let r = start; r < out.length; r += 2) {

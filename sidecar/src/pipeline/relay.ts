@@ -26,12 +26,13 @@ const CLIENT_CLOSED: SidecarError = { status: 499, code: 'client-closed', messag
 export function upstreamFailure(err: Error & { code?: string }, policy: string | undefined): SidecarError {
   const code = err.code;
   const tls = typeof code === 'string' && TLS_FAILURE.test(code);
-  const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
-  const message = tls ? `upstream certificate rejected (${code})` : timedOut ? `upstream timed out (${code})` : `upstream unreachable (${code ?? err.message})`;
-  return { status: 502, code: tls ? 'upstream-tls' : 'upstream-unreachable', message, ...(policy ? { policy } : {}) };
+  const invalid = typeof code === 'string' && code.startsWith('HPE_');
+  const timedOut = code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || code === 'ERR_UPSTREAM_CONNECT_TIMEOUT';
+  const message = tls ? `upstream certificate rejected (${code})` : invalid ? `upstream sent an invalid response (${code})` : timedOut ? `upstream timed out (${code})` : `upstream unreachable (${code ?? err.message})`;
+  return { status: 502, code: tls ? 'upstream-tls' : invalid ? 'upstream-invalid' : 'upstream-unreachable', message, ...(policy ? { policy } : {}) };
 }
 
-/** One exchange: undici's dispatch handler writing straight into the app's response. */
+/** One exchange: the upstream connection's handler, writing straight into the app's response. */
 class Relay implements UpstreamHandler {
   #res: ServerResponse;
   #policy: string | undefined;
@@ -71,7 +72,7 @@ class Relay implements UpstreamHandler {
     if (this.#done) abort(new Error('client closed the connection'));
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(status: number, raw: string[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true; // 1xx: the app's server already answered 100-continue itself
     this.#responded = true;
     this.#status = status;
