@@ -424,12 +424,20 @@ t.test('TLS: the certificate must be valid for the destination name; nothing is 
   t.teardown(() => (pool.close(), up.close()));
   const good = await send(pool, target(up.port, { tls: true }));
   t.same([good.status, good.body], [200, 'secure']);
+  // a second connection of the same pool resumes the first one's session
+  const c1 = (await accepted(up.conns, 0)).socket as tls.TLSSocket;
+  t.notOk(c1.isSessionReused(), 'the first handshake is a full one');
+  c1.end();
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await send(pool, target(up.port, { tls: true }));
+  t.same([again.status, again.body], [200, 'secure']);
+  t.ok(((await accepted(up.conns, 1)).socket as tls.TLSSocket).isSessionReused(), 'the second connection resumed the session');
   const wrongName = await send(pool, target(up.port, { tls: true, host: 'other.test' }));
   t.equal(wrongName.error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
   t.equal(upstreamFailure(wrongName.error!, undefined).code, 'upstream-tls');
   const untrusted = await send(newPool(), target(up.port, { tls: true }));
   t.match(untrusted.error?.code, /UNABLE_TO|SELF_SIGNED|CERT/);
-  t.equal(up.conns.filter((c) => c.received().length > 0).length, 1, 'only the verified connection received a request');
+  t.equal(up.conns.filter((c) => c.received().length > 0).length, 2, 'only the verified connections received a request');
 });
 
 t.test('an invalid header is refused before a byte is sent, and the pool stays usable', async (t) => {
