@@ -465,3 +465,34 @@ t.test('a closed pool answers at once, and queued requests fail', async (t) => {
   t.equal((await queued).error?.code, 'ERR_UPSTREAM_CLOSED');
   t.ok((await busy).error, 'the exchange in flight failed too');
 });
+
+t.test('an IP-literal destination: no server name is sent, and the certificate must carry the address; IPv6 is dialled as given', async (t) => {
+  const ca = await createTestCa();
+  const leaf = await ca.issue(['127.0.0.1']);
+  let servername: string | false | null | undefined;
+  const up = await rawUpstream(async (c) => {
+    servername = (c.socket as tls.TLSSocket).servername;
+    await c.until('\r\n\r\n');
+    c.socket.write(ok('by address'));
+  }, leaf);
+  const pool = newPool({ extraCa: [ca.cert] });
+  t.teardown(() => (pool.close(), up.close()));
+  const r = await send(pool, target(up.port, { tls: true, host: '127.0.0.1' }), { headers: ['Host', '127.0.0.1'] });
+  t.same([r.status, r.body], [200, 'by address']);
+  t.notOk(servername, 'no SNI for an address (RFC 6066)');
+  const named = await send(pool, target(up.port, { tls: true, host: 'api.test' }));
+  t.equal(named.error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID', 'a name the certificate does not carry is refused');
+
+  const v6 = net.createServer((s) => s.once('data', () => s.write(ok('six'))));
+  const listening = await new Promise<boolean>((resolve) => {
+    v6.once('error', () => resolve(false));
+    v6.listen(0, '::1', () => resolve(true));
+  });
+  if (!listening) {
+    t.comment('no IPv6 loopback on this machine');
+    return;
+  }
+  t.teardown(() => v6.close());
+  const six = await send(pool, target((v6.address() as net.AddressInfo).port, { host: 'api6.test', address: '::1' }));
+  t.same([six.status, six.body], [200, 'six']);
+});
