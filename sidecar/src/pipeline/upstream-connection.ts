@@ -33,8 +33,8 @@ export interface UpstreamRequest {
   handler: UpstreamHandler;
   /** Set when the handler aborted. */
   aborted: boolean;
-  /** Cancels the exchange on the connection that carries it. */
-  cancel: ((err?: Error) => void) | null;
+  /** The connection that took the request, once one has. */
+  carrier: UpstreamConnection | null;
 }
 
 /** What a connection tells its pool. */
@@ -63,20 +63,21 @@ const UNSAFE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'QUERY']);
 
-function failure(code: string, message: string): Error {
+/** An error with the `code` that `upstreamFailure` (relay.ts) reads. */
+export function upstreamError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
 /** The request head as written: request line, the headers, and the framing this client adds for the body. */
 export function requestHead(method: string, path: string, headers: readonly string[], body: NodeJS.ReadableStream | Buffer | null): { head: string; chunked: boolean } {
-  if (!TOKEN.test(method)) throw failure('ERR_UPSTREAM_REQUEST_INVALID', 'request method is not a token');
-  if (path.length === 0 || /[\s\0]/.test(path)) throw failure('ERR_UPSTREAM_REQUEST_INVALID', 'request target is empty or has white space or NUL');
+  if (!TOKEN.test(method)) throw upstreamError('ERR_UPSTREAM_REQUEST_INVALID', 'request method is not a token');
+  if (path.length === 0 || /[\s\0]/.test(path)) throw upstreamError('ERR_UPSTREAM_REQUEST_INVALID', 'request target is empty or has white space or NUL');
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     const value = headers[i + 1] as string;
-    if (!TOKEN.test(name) || UNSAFE.test(value)) throw failure('ERR_UPSTREAM_REQUEST_INVALID', `request header ${JSON.stringify(name)} is not a valid HTTP header`);
+    if (!TOKEN.test(name) || UNSAFE.test(value)) throw upstreamError('ERR_UPSTREAM_REQUEST_INVALID', `request header ${JSON.stringify(name)} is not a valid HTTP header`);
     if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
     head += `${name}: ${value}\r\n`;
   }
@@ -144,10 +145,13 @@ export class UpstreamConnection {
     this.#keepAlive = false;
     this.#sent = false;
     this.#completed = false;
-    x.cancel = (err?: Error): void => {
-      if (this.#x === x) this.#abort(err);
-    };
+    x.carrier = this;
     if (this.#ready) this.#write(x);
+  }
+
+  /** Cancels `x` if it is still this connection's exchange (a later one is left alone). */
+  cancel(x: UpstreamRequest, err?: Error): void {
+    if (this.#x === x) this.#abort(err);
   }
 
   /** An idle connection waits this long for its next request. */
@@ -169,7 +173,7 @@ export class UpstreamConnection {
   #abort = (err?: Error): void => {
     if (this.#x === null) return;
     this.#x = null; // the handler already knows
-    this.destroy(err ?? failure('ERR_UPSTREAM_ABORTED', 'exchange aborted'));
+    this.destroy(err ?? upstreamError('ERR_UPSTREAM_ABORTED', 'exchange aborted'));
   };
 
   #onReady = (): void => {
@@ -225,7 +229,7 @@ export class UpstreamConnection {
     };
     const onAbort = (): void => {
       stop();
-      this.#fail(failure('ERR_REQUEST_BODY_ABORTED', 'the app stopped sending the request body'));
+      this.#fail(upstreamError('ERR_REQUEST_BODY_ABORTED', 'the app stopped sending the request body'));
     };
     const stop = (): void => {
       this.#stopBody = null;
@@ -251,7 +255,7 @@ export class UpstreamConnection {
     } catch (err) {
       return this.#fail(err as Error);
     }
-    if (ret instanceof Error) return this.#fail(failure((ret as Error & { code?: string }).code ?? 'HPE_INVALID', `upstream sent an invalid response: ${ret.message}`));
+    if (ret instanceof Error) return this.#fail(upstreamError((ret as Error & { code?: string }).code ?? 'HPE_INVALID', `upstream sent an invalid response: ${ret.message}`));
     if (this.#completed && this.#sent) this.#finish();
   };
 
@@ -261,14 +265,18 @@ export class UpstreamConnection {
 
   #onHeadersComplete = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
     const x = this.#x;
-    const all = headers ?? this.#partial;
-    this.#partial = [];
+    let all = headers;
+    if (all === undefined) {
+      // more than 32 headers: they came in kOnHeaders batches
+      all = this.#partial;
+      this.#partial = [];
+    }
     if (x === null || this.#completed) {
-      this.destroy(failure('ERR_UPSTREAM_UNSOLICITED', 'upstream sent a response nobody asked for'));
+      this.destroy(upstreamError('ERR_UPSTREAM_UNSOLICITED', 'upstream sent a response nobody asked for'));
       return 1;
     }
     if (upgrade || status === 101) {
-      this.#fail(failure('ERR_UPSTREAM_UPGRADE', 'upstream switched protocols, which the sidecar does not relay'));
+      this.#fail(upstreamError('ERR_UPSTREAM_UPGRADE', 'upstream switched protocols, which the sidecar does not relay'));
       return 1;
     }
     if (status < 200) {
@@ -320,8 +328,7 @@ export class UpstreamConnection {
       // a handler that paused the body is done with it: read the idle connection again, to see it close
       if (this.socket.isPaused()) this.socket.resume();
       this.#owner.release(this);
-    }
-    else this.destroy();
+    } else this.destroy();
   }
 
   #onEnd = (): void => {
@@ -329,7 +336,7 @@ export class UpstreamConnection {
     if (this.#x !== null && this.#responded && !this.#completed) {
       try {
         const ret = this.#parser.finish();
-        if (ret instanceof Error) this.#error ??= failure('HPE_INVALID_EOF_STATE', 'upstream closed the connection in the middle of the response');
+        if (ret instanceof Error) this.#error ??= upstreamError('HPE_INVALID_EOF_STATE', 'upstream closed the connection in the middle of the response');
       } catch (err) {
         this.#error ??= err as Error;
       }
@@ -345,7 +352,7 @@ export class UpstreamConnection {
       return;
     }
     const code = !this.#ready ? 'ERR_UPSTREAM_CONNECT_TIMEOUT' : this.#responded ? 'ERR_UPSTREAM_BODY_TIMEOUT' : 'ERR_UPSTREAM_HEADERS_TIMEOUT';
-    this.#fail(failure(code, `upstream timed out after ${this.#timeoutMs} ms`));
+    this.#fail(upstreamError(code, `upstream timed out after ${this.#timeoutMs} ms`));
   };
 
   /** Fails the current exchange, if any, and closes the connection. */
@@ -365,7 +372,7 @@ export class UpstreamConnection {
     this.#x = null;
     this.#stopBody?.();
     this.#parser.free();
-    if (x !== null && !this.#completed) x.handler.onError(this.#error ?? failure('ERR_UPSTREAM_CLOSED', 'upstream closed the connection before the response was complete'));
+    if (x !== null && !this.#completed) x.handler.onError(this.#error ?? upstreamError('ERR_UPSTREAM_CLOSED', 'upstream closed the connection before the response was complete'));
     this.#owner.closed(this);
   };
 }
