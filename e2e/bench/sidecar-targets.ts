@@ -65,74 +65,45 @@ if (role === 'upstream') {
   const proxy = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const target = upstream(secure);
     const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];
-    relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, res).catch(() => res.destroy());
+    // the relay writes to the sidecar's response interface; this is Node's ServerResponse behind it
+    const sink = {
+      get closed() {
+        return res.writableEnded || res.destroyed;
+      },
+      onclose: null as (() => void) | null,
+      ondrain: null as (() => void) | null,
+      writeHead: (status: number, text: string, h: readonly string[]) => void res.writeHead(status, text, h as string[]),
+      write: (chunk: Buffer) => res.write(chunk),
+      end: () => void res.end(),
+      destroy: () => void res.destroy(),
+    };
+    res.once('close', () => sink.onclose?.());
+    res.on('drain', () => sink.ondrain?.());
+    relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, sink).catch(() => res.destroy());
   };
   await listen(http.createServer(proxy(false)), 'http');
   await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
 } else if (role === 'parser-front') {
-  // Reference (--decompose): what Node's HTTP server costs on top of its parser.
-  // Node's own request parser (llhttp, through the undocumented `_http_common`
-  // binding) in front of the sidecar's upstream pool and relay, with the
-  // response head and body written straight to the socket: no IncomingMessage,
-  // ServerResponse or server bookkeeping. It handles what the benchmark sends
-  // (requests without a body, one at a time per connection) and checks nothing
-  // else; no passes, like relay-only.
-  const { HTTPParser, methods } = process.getBuiltinModule('_http_common') as unknown as {
-    HTTPParser: { new (): Record<number, unknown> & { initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void; execute(b: Buffer): number | Error; free(): void }; REQUEST: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number };
-    methods: string[];
-  };
-  const { appendResponseHeaders } = await import('@mayfly/sidecar/http/headers');
+  // Reference (--decompose): the sidecar's own HTTP/1 front
+  // (sidecar/src/server/http1.ts: Node's request parser, no IncomingMessage or
+  // ServerResponse) in front of its upstream pool and relay, with none of the
+  // pipeline's passes: what the sidecar costs without them.
+  const { relay } = await import('@mayfly/sidecar/pipeline/relay');
+  const { Http1Front } = await import('@mayfly/sidecar/server/http1');
   const { pool, target: upstream } = await sidecarRelayPool();
-  const front = (secure: boolean) => (socket: net.Socket): void => {
-    socket.setNoDelay(true);
-    const target = upstream(secure);
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, 16 * 1024, 0);
-    parser[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, headers: string[], method: number, url: string): number => {
-      let chunked = false;
-      pool.request(target, methods[method] ?? 'GET', url, [...headers, 'Authorization', 'Bearer sk_bench'], null, 30_000, {
-        onConnect() {},
-        onHeaders(status: number, raw: string[], _resume: () => void, statusText: string) {
-          // the response headers the sidecar's relay passes back (hop-by-hop ones dropped)
-          const headers: string[] = [];
-          appendResponseHeaders(raw, headers);
-          let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
-          let length = false;
-          for (let i = 0; i < headers.length; i += 2) {
-            if ((headers[i] as string).toLowerCase() === 'content-length') length = true;
-            head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-          }
-          chunked = !length;
-          socket.cork();
-          socket.write(`${head}${chunked ? 'Transfer-Encoding: chunked\r\n' : ''}\r\n`, 'latin1');
-          return true;
-        },
-        onData(chunk: Buffer) {
-          if (chunked) socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-          socket.write(chunk);
-          if (chunked) socket.write('\r\n', 'latin1');
-          return true;
-        },
-        onComplete() {
-          if (chunked) socket.write('0\r\n\r\n', 'latin1');
-          socket.uncork();
-        },
-        onError() {
-          socket.destroy();
-        },
-      });
-      return 0;
-    };
-    parser[HTTPParser.kOnBody] = () => {};
-    parser[HTTPParser.kOnMessageComplete] = () => {};
-    socket.on('data', (d: Buffer) => {
-      if (parser.execute(d) instanceof Error) socket.destroy();
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => parser.free());
-  };
-  await listen(net.createServer({ noDelay: true }, front(false)), 'http');
-  await listen(tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'] }, front(true)), 'https');
+  const front = new Http1Front<boolean>(
+    { maxHeaderBytes: 32 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 60_000, checkIntervalMs: 1000 },
+    {
+      request(req, res, secure) {
+        const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];
+        relay(pool, { target: upstream(secure), method: req.method, path: req.url, headers, body: null, timeoutMs: 30_000, policy: undefined }, res).catch(() => res.destroy());
+      },
+      connect: (_req, socket) => socket.destroy(),
+      rejected: () => {},
+    },
+  );
+  await listen(net.createServer({ noDelay: true }, (s) => front.serve(s, false)), 'http');
+  await listen(tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'] }, (s) => front.serve(s, true)), 'https');
 } else if (role === 'stream-relay') {
   // Reference floor (--decompose): a TCP or TLS relay with no HTTP library,
   // what Node's sockets, TLS and the kernel cost per request. It handles only

@@ -170,7 +170,7 @@ spec:
   children.push(bare.proc);
   const references: Array<{ name: string; child: Child }> = [];
   if (args.decompose) {
-    for (const [role, name] of [['stream-relay', 'reference: stream relay, no HTTP library'], ['parser-front', "reference: Node's parser + sidecar relay, no passes"], ['relay-only', 'reference: Node server + sidecar relay, no passes']] as const) {
+    for (const [role, name] of [['stream-relay', 'reference: stream relay, no HTTP library'], ['parser-front', "reference: the sidecar's HTTP/1 front + relay, no passes"], ['relay-only', 'reference: Node server + sidecar relay, no passes']] as const) {
       const child = await startRole(targetsScript, role, cfg, POD_HEAP);
       children.push(child.proc);
       references.push({ name, child });

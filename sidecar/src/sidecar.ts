@@ -1,13 +1,12 @@
 // build(config, deps) returns a sidecar that is not yet listening; start()
 // brings it up in order (config, pod CA, trust files, listeners, ready) and
 // stop() drains it. Only wiring: every decision lives in a pure pass.
-import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from '@mayfly/crds';
 import { selects } from '@mayfly/crds/compile';
 import type { ConfigSource, CredentialSource, PodIdentity, PolicySnapshot } from './contracts.ts';
-import { createLogger } from './audit.ts';
+import { audit, createLogger } from './audit.ts';
 import { createMetrics, type CredentialStats } from './metrics.ts';
 import { PodCa } from './tls/pod-ca.ts';
 import { writeTrustFiles, type TrustPaths } from './tls/trust-files.ts';
@@ -17,6 +16,7 @@ import { createHandler, type PipelineState } from './pipeline/handler.ts';
 import type { ConnInfo } from './pipeline/request.ts';
 import { policiesForHost } from './policy/decide.ts';
 import { createConnectionHandler } from './server/connections.ts';
+import { Http1Front, type FrontRequest } from './server/http1.ts';
 import { createAdminServer, type Readiness } from './server/admin.ts';
 import type { RequestSigner } from './http/inject.ts';
 import type { SidecarConfig } from './config/runtime.ts';
@@ -64,39 +64,24 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
   const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, ...SIDECAR_POOL_LIMITS });
   const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
-  const conns = new WeakMap<object, ConnInfo>();
   const spliced = new Set<net.Socket>();
-  const httpServer = http.createServer({
-    maxHeaderSize: cfg.limits.maxHeaderBytes,
-    headersTimeout: cfg.limits.headersTimeoutMs,
-    requestTimeout: cfg.limits.requestTimeoutMs,
-    keepAliveTimeout: cfg.limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: Math.min(1000, cfg.limits.headersTimeoutMs),
-    requireHostHeader: true,
-    joinDuplicateHeaders: false,
-    insecureHTTPParser: false,
-  });
-  // This server never listens: sockets are handed to it. Node starts the timer
-  // that enforces headersTimeout and requestTimeout (408) on 'listening', so say so.
-  httpServer.emit('listening');
-  const handler = createHandler(
-    { state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now },
-    (req) => conns.get(req.socket) ?? { tls: false, sni: null, port: null, via: 'proxy' },
-  );
+  const handler = createHandler({ state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now });
   const intercepts = (host: string): boolean => policiesForHost(state.snapshot.policies, state.identity, host).length > 0;
-  const connections = createConnectionHandler({ httpServer, conns, intercepts, ca: currentCa, resolver, log, metrics, state, peekTimeoutMs: cfg.limits.peekTimeoutMs, spliced });
-  httpServer.on('request', handler);
-  httpServer.on('connect', connections.connect);
-  httpServer.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmayfly: protocol upgrades are not supported yet\n'));
-  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
-    metrics.requests.inc({ decision: 'deny', policy: '', mode: '' });
-    log.info({ audit: true, decision: 'deny', reason: 'client-error', status, error: err.code ?? err.message, pod: { namespace: cfg.identity.namespace, name: cfg.identity.name, serviceAccount: cfg.identity.serviceAccount } }, 'decision');
-    if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
-      const body = `mayfly: rejected request (${status === 431 ? 'headers too large' : status === 408 ? 'request timed out' : 'malformed request'})\n`;
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    } else socket.destroy();
-  });
+  let connect: (req: FrontRequest, socket: net.Socket, head: Buffer, info: ConnInfo) => void = () => {};
+  const front = new Http1Front<ConnInfo>(
+    { maxHeaderBytes: cfg.limits.maxHeaderBytes, headersTimeoutMs: cfg.limits.headersTimeoutMs, requestTimeoutMs: cfg.limits.requestTimeoutMs, keepAliveTimeoutMs: cfg.limits.keepAliveTimeoutMs, checkIntervalMs: Math.min(1000, cfg.limits.headersTimeoutMs) },
+    {
+      request: handler,
+      connect: (req, socket, head, info) => connect(req, socket, head, info),
+      rejected(status, code, info) {
+        metrics.requests.inc({ decision: 'deny', policy: '', mode: '' });
+        const { identity } = state;
+        audit(log, { pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount }, destination: { host: info.sni ?? info.tunnelHost ?? '', port: info.port ?? 0, tls: info.tls }, decision: 'deny', reason: 'client-error', status, error: code });
+      },
+    },
+  );
+  const connections = createConnectionHandler({ front, intercepts, ca: currentCa, resolver, log, metrics, state, peekTimeoutMs: cfg.limits.peekTimeoutMs, spliced });
+  connect = connections.connect;
 
   const listeners: net.Server[] = [];
   const transparentPorts = new Map<number, number>();
@@ -218,13 +203,13 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
       state.draining = true;
       if (renewal !== null) clearTimeout(renewal);
       await Promise.all(listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
-      httpServer.closeIdleConnections();
+      front.closeIdle();
       const deadline = Date.now() + cfg.limits.drainTimeoutMs;
       while (Date.now() < deadline && (await activeConnections()) > 0) {
-        httpServer.closeIdleConnections();
+        front.closeIdle();
         await new Promise((r) => setTimeout(r, 50));
       }
-      httpServer.closeAllConnections();
+      front.closeAll();
       for (const s of spliced) s.destroy();
       pool.close();
       await deps.config.stop();

@@ -1,7 +1,7 @@
 // The request pipeline, pass by pass: parse, canonicalise, decide, strip,
 // inject, forward, stream back, audit. Each pass is a pure function elsewhere;
 // this file only strings them together with the I/O.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CompiledDestination, CompiledInjection, CompiledPolicy } from '@mayfly/crds';
 import { CredentialError, type Credential, type CredentialSource, type PodIdentity, type PolicySnapshot } from '../contracts.ts';
@@ -14,6 +14,7 @@ import { InjectError, injectCredential, injectedHeaderName, type RequestSigner }
 import { formatAuthority } from '../http/authority.ts';
 import { ResolveError, type Resolver } from '../net/resolve.ts';
 import type { UpstreamPool, UpstreamTarget } from './forward.ts';
+import type { FrontRequest, FrontResponse } from '../server/http1.ts';
 import { parseRequest, type ConnInfo, type ParsedRequest } from './request.ts';
 import { writeError, type SidecarError } from './respond.ts';
 import { HostPolicies } from './host-policies.ts';
@@ -64,8 +65,9 @@ function auditForm(c: Credential): { id: string; expiresAt: string } {
 }
 
 /** Reads a body up to `limit` bytes; null (and the rest left unread) when it is larger. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+function readBody(req: Readable | null, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
+    if (req === null) return resolve(Buffer.alloc(0));
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (): void => {
@@ -98,20 +100,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   });
 }
 
-export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessage) => ConnInfo) {
+export function createHandler(deps: PipelineDeps) {
   const { state, log, metrics } = deps;
   const hostPolicies = new HostPolicies();
 
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
+  return function handle(req: FrontRequest, res: FrontResponse, conn: ConnInfo): void {
     const started = performance.now();
-    const conn = connInfo(req);
     const identity = state.identity;
     const record: AuditRecord = {
       pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount },
       destination: { host: '', port: conn.port ?? 0, tls: conn.tls },
       decision: 'deny',
       reason: '',
-      method: req.method ?? '',
+      method: req.method,
     };
     traceContext(req.rawHeaders, record);
     if (state.draining) res.shouldKeepAlive = false;
@@ -142,7 +143,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     record.path = r.target.path;
 
     const known = hostPolicies.get(state.snapshot, identity, host);
-    let decision: Decision = known.length === 0 ? PASSTHROUGH : decideAmong(known, identity, { host, port: r.port, method: req.method ?? '', path: r.target.path, tls: r.tls }, deps.now());
+    let decision: Decision = known.length === 0 ? PASSTHROUGH : decideAmong(known, identity, { host, port: r.port, method: req.method, path: r.target.path, tls: r.tls }, deps.now());
     if (decision.action !== 'passthrough') {
       record.policy = decision.policy.id;
       record.mode = decision.mode;
@@ -166,14 +167,13 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     } else record.decision = decision.action;
 
     forward(req, res, r, decision, record).then(finish, (err: unknown) => {
-      req.resume();
       const e = failureOf(err);
       if (!e) log.error({ err }, 'pipeline failed');
       fail(e ?? { status: 502, code: 'internal', message: 'request failed in the sidecar' }, record.decision);
     });
   };
 
-  async function forward(req: IncomingMessage, res: ServerResponse, r: ParsedRequest, decision: Decision, record: AuditRecord): Promise<void> {
+  async function forward(req: FrontRequest, res: FrontResponse, r: ParsedRequest, decision: Decision, record: AuditRecord): Promise<void> {
     const policy = decision.action === 'passthrough' ? null : decision.policy;
     const policyId = policy?.id;
     const dest = policy ? destinationFor(policy, r.authority.host, r.port) : undefined;
@@ -200,7 +200,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     appendRequestHeaders(req.rawHeaders, { strip: enforce, injectedHeader: injection ? injectedHeaderName(injection) : null, signing }, headers, stripped);
     if (stripped !== null && stripped.length > 0) record.stripped = stripped;
     let query = r.target.query;
-    let body: NodeJS.ReadableStream | Buffer | null = r.body.kind === 'chunked' || (r.body.kind === 'length' && r.body.length > 0) ? req : null;
+    let body: NodeJS.ReadableStream | Buffer | null = r.body.kind === 'chunked' || (r.body.kind === 'length' && r.body.length > 0) ? req.body : null;
 
     if (credential && injection) {
       if (injection.kind === 'awsSigV4') {
@@ -232,7 +232,7 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
     if (dest?.caBundle) target.caBundle = dest.caBundle;
     const path = query === null ? r.target.path : `${r.target.path}?${query}`;
     try {
-      const status = await relay(deps.pool, { target, method: req.method ?? 'GET', path, headers, body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res);
+      const status = await relay(deps.pool, { target, method: req.method, path, headers, body, timeoutMs: deps.limits.upstreamTimeoutMs, policy: policyId }, res);
       if (status !== undefined) record.status = status;
     } catch (e) {
       throw sidecarError(e as SidecarError);
@@ -240,13 +240,13 @@ export function createHandler(deps: PipelineDeps, connInfo: (req: IncomingMessag
   }
 
   /** Reads the body (bounded), replaces the placeholder signature with a real one over exactly what is forwarded. */
-  async function sign(req: IncomingMessage, r: ParsedRequest, hostHeader: string, flat: string[], credential: Credential, injection: Extract<CompiledInjection, { kind: 'awsSigV4' }>, policy: string | undefined): Promise<{ headers: string[]; query: string | null; body: Buffer }> {
-    const body = await readBody(req, deps.limits.maxSignedBodyBytes);
+  async function sign(req: FrontRequest, r: ParsedRequest, hostHeader: string, flat: string[], credential: Credential, injection: Extract<CompiledInjection, { kind: 'awsSigV4' }>, policy: string | undefined): Promise<{ headers: string[]; query: string | null; body: Buffer }> {
+    const body = await readBody(req.body, deps.limits.maxSignedBodyBytes);
     if (body === null) throw sidecarError({ status: 413, code: 'body-too-large', message: `the body of a signed request may be at most ${deps.limits.maxSignedBodyBytes} bytes`, policy, close: true });
     // the body was read to sign it: it goes with an exact length, which is signed
     // too, and only when the client (undici) sends one: for a body, or for a
     // method that expects one (RFC 9110 8.6)
-    const method = req.method ?? 'GET';
+    const method = req.method;
     const pairs: Array<[string, string]> = [];
     for (let i = 2; i < flat.length; i += 2) if ((flat[i] as string).toLowerCase() !== 'content-length') pairs.push([flat[i] as string, flat[i + 1] as string]);
     if (body.length > 0 || method === 'PUT' || method === 'POST' || method === 'PATCH' || method === 'QUERY') pairs.push(['content-length', String(body.length)]);

@@ -2,10 +2,22 @@
 // the app, with backpressure both ways. Upstream failures before the response
 // head become a SidecarError (the handler answers 502); after it, the app's
 // connection is cut, since a partial response cannot be turned into an error.
-import type { ServerResponse } from 'node:http';
 import { appendResponseHeaders } from '../http/headers.ts';
 import type { UpstreamHandler, UpstreamPool, UpstreamTarget } from './forward.ts';
 import type { SidecarError } from './respond.ts';
+
+/** Where a relay writes the response: the app's side of the exchange (server/http1.ts's FrontResponse). */
+export interface ResponseSink {
+  /** The response ended or the app's connection closed. */
+  readonly closed: boolean;
+  /** Called once, when the response ended or the app's connection closed before. */
+  onclose: (() => void) | null;
+  ondrain: (() => void) | null;
+  writeHead(status: number, statusText: string, headers: readonly string[]): void;
+  write(chunk: Buffer): boolean;
+  end(): void;
+  destroy(): void;
+}
 
 export interface RelayRequest {
   target: UpstreamTarget;
@@ -34,7 +46,7 @@ export function upstreamFailure(err: Error & { code?: string }, policy: string |
 
 /** One exchange: the upstream connection's handler, writing straight into the app's response. */
 class Relay implements UpstreamHandler {
-  #res: ServerResponse;
+  #res: ResponseSink;
   #policy: string | undefined;
   #abort: ((err?: Error) => void) | null = null;
   #responded = false;
@@ -44,17 +56,16 @@ class Relay implements UpstreamHandler {
   #reject: (e: SidecarError) => void;
   #status: number | undefined;
 
-  constructor(res: ServerResponse, policy: string | undefined, resolve: (status: number | undefined) => void, reject: (e: SidecarError) => void) {
+  constructor(res: ResponseSink, policy: string | undefined, resolve: (status: number | undefined) => void, reject: (e: SidecarError) => void) {
     this.#res = res;
     this.#policy = policy;
     this.#resolve = resolve;
     this.#reject = reject;
-    res.once('close', this.#onClose);
-    res.on('drain', this.#onDrain);
+    res.onclose = this.#onClose;
+    res.ondrain = this.#onDrain;
   }
 
   #onClose = (): void => {
-    this.#res.off('drain', this.#onDrain);
     if (!this.#done) {
       // the app went away (or the response was cut): stop the upstream exchange
       this.#done = true;
@@ -80,8 +91,11 @@ class Relay implements UpstreamHandler {
     appendResponseHeaders(raw, headers);
     try {
       this.#res.writeHead(status, statusText, headers);
-    } catch (err) {
-      this.#res.destroy(err as Error);
+    } catch {
+      // a head the app's side refuses (llhttp already rejects control
+      // characters, so this is defence in depth): answered as an invalid response
+      this.#responded = false;
+      this.onError(Object.assign(new Error('upstream response head cannot be relayed'), { code: 'HPE_INVALID_RESPONSE_HEAD' }));
       return false;
     }
     this.#resume = resume;
@@ -104,16 +118,16 @@ class Relay implements UpstreamHandler {
       this.#res.destroy();
       return;
     }
-    this.#res.off('close', this.#onClose);
-    this.#res.off('drain', this.#onDrain);
+    this.#res.onclose = null;
+    this.#res.ondrain = null;
     this.#reject(upstreamFailure(err as Error & { code?: string }, this.#policy));
   }
 }
 
 /** Resolves with the upstream status once the app's response is closed; rejects when the upstream failed before answering. */
-export function relay(pool: UpstreamPool, r: RelayRequest, res: ServerResponse): Promise<number | undefined> {
+export function relay(pool: UpstreamPool, r: RelayRequest, res: ResponseSink): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    if (res.destroyed || res.req?.socket?.destroyed) {
+    if (res.closed) {
       reject(CLIENT_CLOSED);
       return;
     }

@@ -1,6 +1,6 @@
 // The front of the pipeline as pure passes over what Node parsed: framing
 // checks, the target and authority, and the canonical request facts. No I/O.
-import type { IncomingMessage } from 'node:http';
+import type { FrontRequest } from '../server/http1.ts';
 import { checkFraming, type BodyFraming } from '../http/framing.ts';
 import { parseAuthority, type Authority } from '../http/authority.ts';
 import { parseAbsoluteTarget, splitTarget, type Target } from '../http/path.ts';
@@ -45,12 +45,12 @@ function bad(message: string, status = 400): { ok: false; error: SidecarError } 
 }
 
 /** Parse and canonicalise: framing, absolute-form, Host, SNI vs Host, port. */
-export function parseRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'httpVersion' | 'url' | 'method'>, conn: ConnInfo): { ok: true; request: ParsedRequest } | { ok: false; error: SidecarError } {
+export function parseRequest(req: Pick<FrontRequest, 'rawHeaders' | 'httpVersion' | 'url' | 'method'>, conn: ConnInfo): { ok: true; request: ParsedRequest } | { ok: false; error: SidecarError } {
   const framing = checkFraming(req.rawHeaders, req.httpVersion);
   if (!framing.ok) return bad(`rejected request: ${framing.reason}`);
   const host = hostAuthority(framing.host);
   if (!host.ok) return bad(`rejected Host header: ${host.reason}`);
-  let url = req.url ?? '';
+  let url = req.url;
   let port = conn.port;
   const absolute = /^[a-z][a-z0-9+.-]*:\/\//i.test(url);
   if (absolute) {

@@ -1,6 +1,6 @@
 // Responses the sidecar writes itself: a status, stable headers saying it was
 // the sidecar, and a one-line body that says why.
-import type { ServerResponse } from 'node:http';
+import type { FrontResponse } from '../server/http1.ts';
 
 export interface SidecarError {
   status: number;
@@ -12,20 +12,14 @@ export interface SidecarError {
   close?: boolean;
 }
 
-export function writeError(res: ServerResponse, e: SidecarError): void {
+export function writeError(res: FrontResponse, e: SidecarError): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (res.closed) return;
   const body = `mayfly: ${e.message}${e.policy ? ` (policy ${e.policy})` : ''}\n`;
-  const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-    'x-mayfly-error': e.code,
-    'cache-control': 'no-store',
-  };
-  if (e.close) headers.connection = 'close';
-  res.writeHead(e.status, headers);
+  if (e.close) res.shouldKeepAlive = false;
+  res.writeHead(e.status, '', ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-mayfly-error', e.code, 'cache-control', 'no-store']);
   res.end(body);
-  if (e.close) res.once('finish', () => res.socket?.end());
 }

@@ -7,6 +7,7 @@
 // connection goes back to its pool only after a complete response to a request
 // that was completely sent, with keep-alive on both sides.
 import type net from 'node:net';
+import { HTTPParser, type NodeHttpParser } from '../http/llhttp.ts';
 
 /** What the pipeline hears back from one upstream exchange. */
 export interface UpstreamHandler {
@@ -41,20 +42,6 @@ export interface UpstreamRequest {
 export interface ConnectionOwner {
   release(c: UpstreamConnection): void;
   closed(c: UpstreamConnection): void;
-}
-
-interface NodeHttpParser {
-  [callback: number]: unknown;
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  free(): void;
-}
-const { HTTPParser } = process.getBuiltinModule('_http_common') as unknown as {
-  HTTPParser: { new (): NodeHttpParser; RESPONSE: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kLenientNone: number };
-};
-if (typeof HTTPParser?.kOnHeadersComplete !== 'number' || typeof HTTPParser.RESPONSE !== 'number') {
-  throw new Error(`this Node.js (${process.version}) has no HTTP parser binding in _http_common; the sidecar needs Node.js 24`);
 }
 
 /** Node's own limit for a response head (http.maxHeaderSize). */

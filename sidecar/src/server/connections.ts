@@ -4,7 +4,6 @@
 // pipeline; TLS for any other host is spliced byte-for-byte, never decrypted;
 // TLS without a server name is refused. CONNECT tunnels (explicit mode) come
 // back here with the port they asked for.
-import type http from 'node:http';
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -13,13 +12,13 @@ import { canonicalHost, parseAuthority } from '../http/authority.ts';
 import type { PodCa } from '../tls/pod-ca.ts';
 import type { Resolver } from '../net/resolve.ts';
 import type { ConnInfo } from '../pipeline/request.ts';
+import type { FrontRequest, Http1Front } from './http1.ts';
 import type { Metrics } from '../metrics.ts';
 import { audit, type AuditRecord } from '../audit.ts';
 import type { PipelineState } from '../pipeline/handler.ts';
 
 export interface ConnectionDeps {
-  httpServer: http.Server;
-  conns: WeakMap<object, ConnInfo>;
+  front: Http1Front<ConnInfo>;
   /** Whether a policy selecting this pod names the host (so it is intercepted). */
   intercepts: (host: string) => boolean;
   ca: () => PodCa;
@@ -92,9 +91,7 @@ export function createConnectionHandler(deps: ConnectionDeps) {
   function plain(socket: net.Socket, buf: Buffer, info: ConnInfo): void {
     metrics.connections.inc({ kind: 'http' });
     socket.unshift(buf);
-    deps.conns.set(socket, info);
-    deps.httpServer.emit('connection', socket);
-    socket.resume();
+    deps.front.serve(socket, info);
   }
 
   async function tlsRoute(socket: net.Socket, buf: Buffer, host: string, port: number, via: ConnInfo['via'], tunnelHost?: string): Promise<void> {
@@ -115,8 +112,7 @@ export function createConnectionHandler(deps: ConnectionDeps) {
         log.debug({ err: err.message, host }, 'client tls failed');
         tls.destroy();
       });
-      deps.conns.set(tls, { tls: true, sni: host, port, via, ...(tunnelHost ? { tunnelHost } : {}) });
-      deps.httpServer.emit('connection', tls);
+      deps.front.serve(tls, { tls: true, sni: host, port, via, ...(tunnelHost ? { tunnelHost } : {}) });
       return;
     }
     // No policy knows this host: splice to it without decrypting.
@@ -149,10 +145,9 @@ export function createConnectionHandler(deps: ConnectionDeps) {
   }
 
   /** The explicit proxy's CONNECT: answer, then treat the tunnel like a captured connection. */
-  function connect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    const info = deps.conns.get(socket);
-    const target = parseAuthority(req.url ?? '');
-    if (info?.via !== 'proxy' || !target.ok || target.authority.port === null || target.authority.ip !== 0) {
+  function connect(req: FrontRequest, socket: net.Socket, head: Buffer, info: ConnInfo): void {
+    const target = parseAuthority(req.url);
+    if (info.via !== 'proxy' || !target.ok || target.authority.port === null || target.authority.ip !== 0) {
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nmayfly: CONNECT needs host:port with a DNS name, on the proxy port\n');
       return;
     }
