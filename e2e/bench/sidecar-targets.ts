@@ -103,7 +103,7 @@ if (role === 'upstream') {
     },
   );
   await listen(net.createServer({ noDelay: true }, (s) => front.serve(s, false)), 'http');
-  await listen(tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'] }, (s) => front.serve(s, true)), 'https');
+  await listen(tls.createServer({ key: cfg.key, cert: cfg.cert, ALPNProtocols: ['http/1.1'], noDelay: true }, (s) => front.serve(s, true)), 'https');
 } else if (role === 'stream-relay') {
   // Reference floor (--decompose): a TCP or TLS relay with no HTTP library,
   // what Node's sockets, TLS and the kernel cost per request. It handles only

@@ -358,7 +358,7 @@ export class UpstreamConnection {
     const x = this.#x;
     this.#x = null;
     this.#stopBody?.();
-    this.#parser.free();
+    this.#parser.close();
     if (x !== null && !this.#completed) x.handler.onError(this.#error ?? upstreamError('ERR_UPSTREAM_CLOSED', 'upstream closed the connection before the response was complete'));
     this.#owner.closed(this);
   };

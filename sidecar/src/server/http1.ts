@@ -350,7 +350,7 @@ export class Http1Connection<C> {
       this.#upgrade = null;
       return this.#upgraded(up, typeof ret === 'number' ? data.subarray(ret) : EMPTY);
     }
-    if (ret instanceof Error) {
+    if (ret instanceof Error && !this.#done) {
       const code = (ret as Error & { code?: string }).code ?? 'HPE_INVALID';
       if (this.#last && code === 'HPE_CLOSED_CONNECTION') return; // bytes after the last request: not read
       this.#reject(code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400, code);
@@ -378,6 +378,8 @@ export class Http1Connection<C> {
     }
     const target = url ?? this.#partialUrl;
     this.#partialUrl = '';
+    // the rest of a read after a response that closes the connection: parsed by llhttp, never handed over
+    if (this.#done) return 0;
     let framed = false;
     let expect: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
@@ -448,6 +450,7 @@ export class Http1Connection<C> {
 
   /** The exchange in front is done: the next one, or idle. */
   #next(): void {
+    if (this.#done) return;
     this.#queue.shift();
     const ex = this.#queue[0];
     if (ex !== undefined) {
@@ -538,7 +541,7 @@ export class Http1Connection<C> {
     this.socket.removeListener('drain', this.#onDrain);
     this.socket.removeListener('error', this.#onError);
     this.socket.removeListener('close', this.#onClose);
-    this.#parser.free();
+    this.#parser.close();
     this.#front.forget(this);
   }
 
@@ -553,7 +556,7 @@ export class Http1Connection<C> {
   #onClose = (): void => {
     if (this.#closed) return;
     this.#closed = true;
-    this.#parser.free();
+    this.#parser.close();
     this.#front.forget(this);
     const queue = this.#queue;
     this.#queue = [];
@@ -587,6 +590,7 @@ export class Http1Front<C> {
 
   /** Takes a connection whose first bytes may have been unshifted back into it. */
   serve(socket: net.Socket, info: C): Http1Connection<C> {
+    socket.setNoDelay(true); // as Node's server: a response must not wait for an ACK (Nagle)
     const conn = new Http1Connection(this, socket, info, this.now());
     this.#connections.add(conn);
     if (this.#timer === null) {
