@@ -19,12 +19,14 @@
 //   nothing after the headers timeout;
 // - response framing: the given Content-Length (never more bytes, and a short
 //   body cuts the connection), chunked for HTTP/1.1 otherwise, until close for
-//   HTTP/1.0; no body for HEAD, 1xx, 204 and 304; `Date` when there is none;
+//   HTTP/1.0; no body for HEAD, 204 and 304; `Date` when there is none;
 //   `Connection` and `Keep-Alive` set here, never by the caller;
 // - response heads written corked with their first body bytes, so a small
 //   response leaves in one TLS record.
 // Upgrades are answered 501; CONNECT hands the socket and the bytes after the
-// head to the caller.
+// head to the caller. A client's FIN ends its exchanges (its socket does not
+// allow half-open connections), as with Node's server: the upstream exchange is
+// aborted rather than answered to an app that has gone.
 import type net from 'node:net';
 import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
@@ -128,6 +130,7 @@ export class FrontResponse {
   #remaining = -1;
   #finished = false;
   #closed = false;
+  #destroyed = false;
 
   constructor(conn: Http1Connection<unknown>, req: FrontRequest, keepAlive: boolean) {
     this.#conn = conn;
@@ -148,7 +151,8 @@ export class FrontResponse {
   /** Commits the head. `headers` is a flat name, value list; framing and connection headers are the front's. */
   writeHead(status: number, statusText: string, headers: readonly string[]): void {
     if (this.headersSent) throw new Error('response head already written');
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new Error(`invalid status ${status}`);
+    // a final response only: interim (1xx) responses are the front's own (100 Continue)
+    if (!Number.isInteger(status) || status < 200 || status > 999) throw new Error(`invalid status ${status}`);
     const text = statusText || STATUS_CODES[status] || 'Unknown';
     if (INVALID_VALUE.test(text)) throw new Error('invalid status text');
     let head = `HTTP/1.1 ${status} ${text}\r\n`;
@@ -170,7 +174,7 @@ export class FrontResponse {
     }
     this.statusCode = status;
     this.headersSent = true;
-    this.#hasBody = !this.#head && status !== 204 && status !== 304 && status >= 200;
+    this.#hasBody = !this.#head && status !== 204 && status !== 304;
     if (this.#hasBody) {
       if (length >= 0) this.#remaining = length;
       else if (!this.#http10) {
@@ -180,12 +184,13 @@ export class FrontResponse {
     }
     if (!date) head += dateHeader();
     head += this.shouldKeepAlive ? this.#conn.keepAliveHeader : 'Connection: close\r\n';
+    if (this.#closed || this.#destroyed) return; // the app left: nothing to write to
     this.#conn.writeHead(`${head}\r\n`);
   }
 
   /** A body chunk; false when the connection is backed up (wait for ondrain). */
   write(chunk: Buffer | string): boolean {
-    if (this.#finished || this.#closed) return false;
+    if (this.#finished || this.#closed || this.#destroyed) return false;
     if (!this.headersSent) throw new Error('write before writeHead');
     if (!this.#hasBody || chunk.length === 0) return true;
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
@@ -202,10 +207,9 @@ export class FrontResponse {
 
   /** Ends the response (after `chunk`, if given). */
   end(chunk?: Buffer | string): void {
-    if (this.#finished || this.#closed) return;
-    if (chunk !== undefined && !this.write(chunk)) {
-      if (this.#closed) return;
-    }
+    if (this.#finished || this.#closed || this.#destroyed) return;
+    if (chunk !== undefined) this.write(chunk);
+    if (this.#destroyed) return;
     if (this.#remaining > 0) {
       // shorter than the Content-Length said: the app must not wait for the rest
       this.destroy();
@@ -219,6 +223,7 @@ export class FrontResponse {
 
   /** Cuts the connection (and with it this response). */
   destroy(): void {
+    this.#destroyed = true;
     this.#conn.socket.destroy();
   }
 

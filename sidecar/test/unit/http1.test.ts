@@ -189,6 +189,24 @@ t.test('a response that closes the connection: requests after it in the same rea
   t.match(c.received(), /fineHTTP\/1\.1 200 OK\r\n.*Connection: close\r\n\r\nrefused$/s);
 });
 
+t.test('a client that half-closes is taken to have gone: its exchange closes unanswered', async (t) => {
+  let res: FrontResponse | null = null;
+  let closes = 0;
+  const { port, seen } = await front(t, (req, r) => {
+    res = r;
+    r.onclose = () => closes++;
+    setTimeout(() => ok()(req, r), 100); // answered after the FIN arrived
+  });
+  const c = client(port);
+  c.socket.end('GET /1 HTTP/1.1\r\nHost: h\r\n\r\n');
+  await c.untilClosed();
+  await delay(150);
+  t.same(seen.map((r) => r.url), ['/1']);
+  t.equal(c.received(), '', 'no answer');
+  t.ok((res as FrontResponse | null)?.closed, 'the response closed');
+  t.equal(closes, 1, 'onclose once, before the handler answered');
+});
+
 t.test('a head over many reads, with more than 32 headers', async (t) => {
   const { port, seen } = await front(t, ok());
   const c = client(port);
@@ -377,6 +395,13 @@ t.test('the response guards: never more than the Content-Length, a short body cu
           errors.push((err as Error).message);
         }
       }
+      for (const status of [101, 100, 1000]) {
+        try {
+          res.writeHead(status, '', []);
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+      }
       res.writeHead(200, '', ['Content-Length', '2']);
       res.end('ok');
     }
@@ -392,7 +417,7 @@ t.test('the response guards: never more than the Content-Length, a short body cu
   const c = client(port);
   c.socket.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
   await c.until('\r\n\r\nok');
-  t.equal(errors.length, 5, errors.join('; '));
+  t.equal(errors.length, 8, errors.join('; '));
   t.notMatch(c.received(), /Injected/);
   c.socket.destroy();
 });
