@@ -9,7 +9,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
-interface Opts { mode: 'fixed' | 'saturate' | 'handshake'; port: number; tls: boolean; servername: string; host: string; ca: string; seconds: number; rate: number; connections: number; warmup?: number }
+interface Opts { mode: 'fixed' | 'saturate' | 'handshake'; port: number; tls: boolean; servername: string; host: string; ca: string; seconds: number; rate: number; connections: number; warmup?: number; samples?: boolean }
 const o = JSON.parse(process.argv[2] as string) as Opts;
 const request = Buffer.from(`GET /v1/charges HTTP/1.1\r\nHost: ${o.host}\r\nAccept: application/json\r\n\r\n`);
 const latencies: number[] = [];
@@ -145,4 +145,6 @@ if (o.mode === 'handshake') {
 }
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
-process.stdout.write(`${JSON.stringify({ rps: done / o.seconds, p50: pct(50), p99: pct(99), errors, n: done })}\n`);
+// with `samples`, every counted latency too (in ms, to the microsecond), so a caller can pool runs
+const samples = o.samples ? latencies.map((l) => Math.round(l * 1000) / 1000) : undefined;
+process.stdout.write(`${JSON.stringify({ rps: done / o.seconds, p50: pct(50), p99: pct(99), errors, n: done, ...(samples ? { samples } : {}) })}\n`);
