@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CompiledPolicy } from '@mayfly/crds';
 import { selects } from '@mayfly/crds/compile';
 import type { ConfigSource, CredentialSource, PodIdentity, PolicySnapshot } from './contracts.ts';
-import { audit, createLogger } from './audit.ts';
+import { createLogger } from './audit.ts';
 import { createMetrics, type CredentialStats } from './metrics.ts';
 import { PodCa } from './tls/pod-ca.ts';
 import { writeTrustFiles, type TrustPaths } from './tls/trust-files.ts';
@@ -16,7 +16,7 @@ import { createHandler, type PipelineState } from './pipeline/handler.ts';
 import type { ConnInfo } from './pipeline/request.ts';
 import { policiesForHost } from './policy/decide.ts';
 import { createConnectionHandler } from './server/connections.ts';
-import { Http1Front, type FrontRequest } from './server/http1.ts';
+import { Http1Front } from './server/http1.ts';
 import { createAdminServer, type Readiness } from './server/admin.ts';
 import type { RequestSigner } from './http/inject.ts';
 import type { SidecarConfig } from './config/runtime.ts';
@@ -67,21 +67,12 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   const spliced = new Set<net.Socket>();
   const handler = createHandler({ state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now });
   const intercepts = (host: string): boolean => policiesForHost(state.snapshot.policies, state.identity, host).length > 0;
-  let connect: (req: FrontRequest, socket: net.Socket, head: Buffer, info: ConnInfo) => void = () => {};
+  // the front hands CONNECT and its own answers to the connection handler, which hands it sockets
   const front = new Http1Front<ConnInfo>(
     { maxHeaderBytes: cfg.limits.maxHeaderBytes, headersTimeoutMs: cfg.limits.headersTimeoutMs, requestTimeoutMs: cfg.limits.requestTimeoutMs, keepAliveTimeoutMs: cfg.limits.keepAliveTimeoutMs, checkIntervalMs: Math.min(1000, cfg.limits.headersTimeoutMs) },
-    {
-      request: handler,
-      connect: (req, socket, head, info) => connect(req, socket, head, info),
-      rejected(status, code, info) {
-        metrics.requests.inc({ decision: 'deny', policy: '', mode: '' });
-        const { identity } = state;
-        audit(log, { pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount }, destination: { host: info.sni ?? info.tunnelHost ?? '', port: info.port ?? 0, tls: info.tls }, decision: 'deny', reason: 'client-error', status, error: code });
-      },
-    },
+    { request: handler, connect: (req, socket, head, info) => connections.connect(req, socket, head, info), rejected: (status, code, info) => connections.rejected(status, code, info) },
   );
   const connections = createConnectionHandler({ front, intercepts, ca: currentCa, resolver, log, metrics, state, peekTimeoutMs: cfg.limits.peekTimeoutMs, spliced });
-  connect = connections.connect;
 
   const listeners: net.Server[] = [];
   const transparentPorts = new Map<number, number>();

@@ -1,6 +1,10 @@
 // Lowercase header names without a new string per header per request: the
 // names a client sends repeat (Host, Accept, User-Agent, ...), so their
-// lowercase forms are remembered in a bounded table. Pure.
+// lowercase forms are remembered in a bounded table. Also the token pattern
+// that method and header names must match. Pure.
+/** An RFC 9110 token: a method or a header name. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 const MAX = 1024;
 let table = new Map<string, string>();
 

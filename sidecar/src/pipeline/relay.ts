@@ -4,6 +4,7 @@
 // connection is cut, since a partial response cannot be turned into an error.
 import { appendResponseHeaders } from '../http/headers.ts';
 import type { UpstreamHandler, UpstreamPool, UpstreamTarget } from './forward.ts';
+import { upstreamError } from './upstream-connection.ts';
 import type { SidecarError } from './respond.ts';
 
 /** Where a relay writes the response: the app's side of the exchange (server/http1.ts's FrontResponse). */
@@ -95,7 +96,7 @@ class Relay implements UpstreamHandler {
       // a head the app's side refuses (llhttp already rejects control
       // characters, so this is defence in depth): answered as an invalid response
       this.#responded = false;
-      this.onError(Object.assign(new Error('upstream response head cannot be relayed'), { code: 'HPE_INVALID_RESPONSE_HEAD' }));
+      this.onError(upstreamError('HPE_INVALID_RESPONSE_HEAD', 'upstream response head cannot be relayed'));
       return false;
     }
     this.#resume = resume;

@@ -8,6 +8,7 @@
 // that was completely sent, with keep-alive on both sides.
 import type net from 'node:net';
 import { HTTPParser, type NodeHttpParser } from '../http/llhttp.ts';
+import { TOKEN } from '../http/names.ts';
 
 /** What the pipeline hears back from one upstream exchange. */
 export interface UpstreamHandler {
@@ -47,7 +48,6 @@ export interface ConnectionOwner {
 /** Node's own limit for a response head (http.maxHeaderSize). */
 const MAX_HEADER_BYTES = 16 * 1024;
 const UNSAFE = /[\r\n\0]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'QUERY']);
 
 /** An error with the `code` that `upstreamFailure` (relay.ts) reads. */

@@ -34,10 +34,20 @@ export interface ConnectionDeps {
 export function createConnectionHandler(deps: ConnectionDeps) {
   const { log, metrics } = deps;
 
-  function record(host: string, port: number, decision: AuditRecord['decision'], reason: string, error?: string): void {
+  /** A connection-level decision: the audit line and the request counter. */
+  function note(destination: AuditRecord['destination'], decision: AuditRecord['decision'], reason: string, extra: Pick<AuditRecord, 'error' | 'status'>): void {
     const { identity } = deps.state;
-    audit(log, { pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount }, destination: { host, port, tls: true }, decision, reason, ...(error ? { error } : {}) });
+    audit(log, { pod: { namespace: identity.namespace, name: identity.name, serviceAccount: identity.serviceAccount }, destination, decision, reason, ...extra });
     metrics.requests.inc({ decision, policy: '', mode: '' });
+  }
+
+  function record(host: string, port: number, decision: AuditRecord['decision'], reason: string, error?: string): void {
+    note({ host, port, tls: true }, decision, reason, error ? { error } : {});
+  }
+
+  /** A request the HTTP/1 front answered itself (Http1Events.rejected). */
+  function rejected(status: number, code: string, info: ConnInfo): void {
+    note({ host: info.sni ?? info.tunnelHost ?? '', port: info.port ?? 0, tls: info.tls }, 'deny', 'client-error', { status, error: code });
   }
 
   /** Handles a socket whose destination port is known (captured or CONNECT). */
@@ -157,5 +167,5 @@ export function createConnectionHandler(deps: ConnectionDeps) {
     socket.resume();
   }
 
-  return { accept, connect };
+  return { accept, connect, rejected };
 }

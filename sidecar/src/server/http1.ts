@@ -31,7 +31,7 @@ import type net from 'node:net';
 import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { HTTPParser, METHODS, type NodeHttpParser } from '../http/llhttp.ts';
-import { lowerName } from '../http/names.ts';
+import { TOKEN, lowerName } from '../http/names.ts';
 
 export interface Http1Limits {
   /** Request head limit (431 beyond it). */
@@ -56,7 +56,6 @@ export interface Http1Events<C> {
 }
 
 const EMPTY = Buffer.alloc(0);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's server refuses in a header value: control characters other than HTAB. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
@@ -142,10 +141,6 @@ export class FrontResponse {
   /** The response ended or its connection closed: nothing more can be written. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  get finished(): boolean {
-    return this.#finished;
   }
 
   /** Commits the head. `headers` is a flat name, value list; framing and connection headers are the front's. */
@@ -246,7 +241,6 @@ export class FrontResponse {
 export class Http1Connection<C> {
   readonly socket: net.Socket;
   readonly info: C;
-  readonly keepAliveHeader: string;
   #front: Http1Front<C>;
   #parser: NodeHttpParser;
   /** Exchanges whose heads were parsed, in order; the first is being answered. */
@@ -274,7 +268,6 @@ export class Http1Connection<C> {
     this.#front = front;
     this.socket = socket;
     this.info = info;
-    this.keepAliveHeader = front.keepAliveHeader;
     this.#idleSince = now;
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, front.limits.maxHeaderBytes, HTTPParser.kLenientNone);
@@ -288,6 +281,10 @@ export class Http1Connection<C> {
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+  }
+
+  get keepAliveHeader(): string {
+    return this.#front.keepAliveHeader;
   }
 
   /** Nothing in flight: no request being received or answered. */
