@@ -75,4 +75,6 @@ export interface CredentialSource {
   /** Pre-warms entries for these policies and drops every entry of a policy not in the list. */
   sync(policies: readonly CompiledPolicy[]): void;
   close(): Promise<void>;
+  /** Calls `listener` with the id of each credential the source stops serving and releases (replaced, revoked or its policy gone). */
+  onReleased?(listener: (credentialId: string) => void): void;
 }

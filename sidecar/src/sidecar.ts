@@ -63,6 +63,8 @@ export function buildSidecar(cfg: SidecarConfig, deps: SidecarDeps): Sidecar {
   let rotations: Promise<void> = Promise.resolve();
   const metrics = createMetrics({ leaves: () => (cas.length ? currentCa().stats() : null), credentials: () => deps.credentials.stats?.() ?? null });
   const pool = new UpstreamPool({ extraCa: cfg.upstreamCa, ...SIDECAR_POOL_LIMITS });
+  // no upstream connection made for a credential outlives it
+  deps.credentials.onReleased?.((id) => pool.dropCredential(id));
   const resolver = deps.resolver ?? createResolver(deps.lookup, cfg.limits.dnsCacheMs, now);
   const spliced = new Set<net.Socket>();
   const handler = createHandler({ state, credentials: deps.credentials, resolver, pool, log, metrics, ...(deps.signer ? { signer: deps.signer } : {}), limits: { maxSignedBodyBytes: cfg.limits.maxSignedBodyBytes, upstreamTimeoutMs: cfg.limits.upstreamTimeoutMs }, now });

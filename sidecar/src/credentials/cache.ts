@@ -54,6 +54,7 @@ export class CredentialCache implements CredentialSource {
   readonly #entries = new Map<string, Entry>();
   readonly #providers = new Set<Provider>();
   readonly #graceTimers = new Set<unknown>();
+  readonly #released = new Set<(credentialId: string) => void>();
   readonly #opts: CacheOptions;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -123,6 +124,10 @@ export class CredentialCache implements CredentialSource {
     }
   }
 
+  onReleased(listener: (credentialId: string) => void): void {
+    this.#released.add(listener);
+  }
+
   /** Scopes currently held, for tests and diagnostics. */
   scopes(): string[] {
     return [...this.#entries.keys()];
@@ -156,6 +161,7 @@ export class CredentialCache implements CredentialSource {
     } catch (err) {
       this.#opts.logger?.warn({ err: asCredentialError(err).code, credential: credential.id }, 'credential release failed');
     }
+    for (const listener of this.#released) listener(credential.id);
   }
 
   #schedule(entry: Entry, at: number): void {

@@ -41,11 +41,17 @@ class OriginPool implements ConnectionOwner {
   #open = new Set<UpstreamConnection>();
   #queue: UpstreamRequest[] = [];
   #closed = false;
+  /** Draining: the exchanges under way and queued finish, then every connection closes instead of idling. */
+  #draining = false;
   #dial: () => UpstreamConnection;
   #max: number;
   #idleMs: number;
 
-  constructor(dial: (owner: OriginPool) => UpstreamConnection, max: number, idleMs: number) {
+  /** The credential its requests carry (null: none). */
+  readonly credentialId: string | null;
+
+  constructor(dial: (owner: OriginPool) => UpstreamConnection, max: number, idleMs: number, credentialId: string | null) {
+    this.credentialId = credentialId;
     this.#dial = () => dial(this);
     this.#max = max;
     this.#idleMs = idleMs;
@@ -71,8 +77,15 @@ class OriginPool implements ConnectionOwner {
     for (let x = this.#queue.shift(); x !== undefined; x = this.#queue.shift()) {
       if (!x.aborted) return c.send(x);
     }
+    if (this.#draining) return c.destroy();
     this.#idle.push(c);
     c.idle(this.#idleMs);
+  }
+
+  /** Takes no new requests, closes the idle connections now and each busy one when its exchanges are done. */
+  drain(): void {
+    this.#draining = true;
+    for (const c of this.#idle.splice(0)) c.destroy();
   }
 
   closed(c: UpstreamConnection): void {
@@ -148,6 +161,7 @@ export class UpstreamPool {
       },
       this.#opts.maxSocketsPerAgent,
       this.#opts.idleTimeoutMs,
+      t.credentialId ?? null,
     );
     this.#pools.set(key, pool);
     while (this.#pools.size > this.#opts.maxAgents) {
@@ -158,13 +172,16 @@ export class UpstreamPool {
     return pool;
   }
 
-  /** Drops the pools of credentials no longer in use. */
-  retainCredentials(keep: (credentialId: string) => boolean): void {
+  /**
+   * Retires the pools that carry a released credential: a new request with
+   * that credential id (there should be none) gets a new pool; the exchanges
+   * already under way finish, and no connection made for it stays open.
+   */
+  dropCredential(credentialId: string): void {
     for (const [key, pool] of [...this.#pools]) {
-      const id = key.slice(key.lastIndexOf('|') + 1);
-      if (id !== '-' && !keep(id)) {
+      if (pool.credentialId === credentialId) {
         this.#pools.delete(key);
-        pool.destroy();
+        pool.drain();
       }
     }
   }

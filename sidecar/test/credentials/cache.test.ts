@@ -244,3 +244,32 @@ t.test('close releases every credential, closes providers and refuses further us
   t.same(clock.pending(), [], 'no timer left behind');
   await t.rejects(cache.get(policy('a')), { code: 'ERR_CREDENTIAL_UNAVAILABLE' });
 });
+
+t.test('release listeners hear every credential the cache stops serving: replaced, revoked, dropped, closed; also when the provider fails to release it', async (t) => {
+  const { cache, provider, clock } = setup();
+  const heard: string[] = [];
+  cache.onReleased((id) => heard.push(id));
+  const a = policy('a');
+  const b = policy('b');
+  cache.sync([a, b]);
+  await flush();
+  t.same(heard, [], 'nothing released while in use');
+  await clock.advance(421_000); // refresh-ahead replaces both; the old ones are released after the grace period
+  t.same(heard, [], 'a replaced credential is still in use during the grace period');
+  await clock.advance(30_000);
+  t.same(heard.sort(), ['a-1', 'b-2']);
+  provider.fallback = { error: new CredentialError('ERR_CREDENTIAL_DENIED', 'broker: access_denied') };
+  await clock.advance(421_000);
+  t.ok(heard.includes('a-3') && heard.includes('b-4'), 'revoked by a refusal: heard at once');
+  provider.fallback = { lifetimeMs: 600_000 };
+  await clock.advance(300_000);
+  const c = policy('c');
+  cache.sync([c]);
+  await flush();
+  const cId = (await cache.get(c)).id;
+  provider.release = () => Promise.reject(new Error('vault down'));
+  cache.sync([]);
+  await flush();
+  t.ok(heard.includes(cId), 'a dropped policy: heard although the provider could not release it');
+  await cache.close();
+});

@@ -161,8 +161,38 @@ t.test('a different credential or destination never shares a connection', async 
   await send(pool, target(up.port));
   t.equal(up.conns.length, 3, 'one connection per credential');
   t.equal(pool.size, 3);
-  pool.retainCredentials((id) => id === 'c1');
-  t.equal(pool.size, 2, 'the pool of a credential no longer in use is dropped (the no-credential pool stays)');
+});
+
+t.test('a released credential: its idle connections close at once, an exchange under way finishes and then its connection closes', async (t) => {
+  let answer!: () => void;
+  const held = new Promise<void>((r) => (answer = r));
+  const up = await rawUpstream(async (c, index) => {
+    for (let n = 1; ; n++) {
+      await c.until('\r\n\r\n', n);
+      if (index === 2) await held;
+      c.socket.write(ok(`conn ${index}`));
+    }
+  });
+  const pool = newPool();
+  t.teardown(() => (pool.close(), up.close()));
+  const closed = (i: number) => new Promise<void>((r) => (up.conns[i]!.socket.closed ? r() : up.conns[i]!.socket.once('close', () => r())));
+  t.equal((await send(pool, target(up.port))).body, 'conn 0', 'c1 on its own connection, now idle');
+  await send(pool, target(up.port, { credentialId: null }));
+  const busy = send(pool, target(up.port, { credentialId: 'c2' }));
+  await (await accepted(up.conns, 2)).until('\r\n\r\n');
+  t.equal(pool.size, 3);
+  pool.dropCredential('c1');
+  pool.dropCredential('c2');
+  t.equal(pool.size, 1, 'only the pool without a credential stays');
+  await closed(0);
+  t.pass("c1's idle connection was closed");
+  answer();
+  const b = await busy;
+  t.same([b.status, b.body, b.completed], [200, 'conn 2', true], 'the exchange under way with c2 completed');
+  await closed(2);
+  t.pass("then c2's connection was closed instead of idling");
+  t.notOk(up.conns[1]!.socket.closed, 'the connection without a credential is untouched');
+  t.equal((await send(pool, target(up.port))).body, 'conn 3', 'c1 again (there should be none): a new pool, a new connection');
 });
 
 t.test('response framings: chunked, until close, HEAD, 204, 1xx before the final answer, many headers', async (t) => {
