@@ -29,6 +29,7 @@ import { PodCa } from '../../sidecar/src/tls/pod-ca.ts';
 import { loadPolicies } from '../../crds/src/load.ts';
 import { bundle } from '../../cli/scripts/bundle.ts';
 import { JEMALLOC, sidecarAllocatorEnv } from '../src/allocator.ts';
+import { pooledDifference, pooledPercentile } from './stats.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -181,7 +182,7 @@ spec:
   // outside the measured process plays the runtime.
   const logReader = spawn('cat', [], { stdio: ['pipe', openSync(join(dir, 'audit.log'), 'w'), 'inherit'] });
   children.push(logReader);
-  const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP, POD_ENV, logReader.stdin);
+  const mayfly = await startRole(targetsScript, 'mayfly', cfg, POD_HEAP, POD_ENV, logReader.stdin!);
   children.push(mayfly.proc);
   const podCa = (await mayfly.ask<{ caPem: string }>('creds', 'caPem')).caPem;
   let before: Child | null = null;
@@ -289,11 +290,12 @@ http {
   const col = (target: string, proto: string, pick: (r: Row) => number, d = 2) => spread(of(target, proto).map(pick), d);
   const perRun = (a: string, b: string, proto: string, pick: (x: Row, y: Row) => number) => of(a, proto).map((x) => pick(x, of(b, proto).find((y) => y.run === x.run)!));
   const MiB = 2 ** 20;
-  /** p99 of every run's fixed-rate latencies together: one stall moves it less than it moves a single run's. */
-  const pooledP99 = (target: string, proto: string): number => {
-    const all = of(target, proto).flatMap((r) => r.fixed.samples ?? []);
-    all.sort((a, b) => a - b);
-    return all[Math.min(all.length - 1, Math.floor(all.length * 0.99))] ?? Number.NaN;
+  const samplesOf = (target: string, proto: string): number[][] => of(target, proto).map((r) => r.fixed.samples ?? []);
+  /** The pooled added p99 against the bare Node proxy, with its bootstrap interval over the runs (e2e/bench/stats.ts). */
+  const pooledAdded = (target: string, proto: string): string => {
+    const d = pooledDifference(samplesOf(target, proto), samplesOf('bare Node proxy', proto), 99);
+    const interval = Number.isNaN(d.low) ? '' : ` [${f(d.low)}, ${f(d.high)}]`;
+    return `${f(d.estimate)}${interval} (${f(pooledPercentile(samplesOf(target, proto), 99))} against ${f(pooledPercentile(samplesOf('bare Node proxy', proto), 99))})`;
   };
 
   const lines: string[] = [];
@@ -307,11 +309,11 @@ http {
       lines.push(`| ${proto} | ${t.name} | ${col(t.name, proto, (r) => r.fixed.p50)} | ${col(t.name, proto, (r) => r.fixed.p99)} | ${col(t.name, proto, (r) => r.sat.rps, 0)} | ${col(t.name, proto, (r) => r.sat.p99)} | ${t.name === 'direct' ? '(upstream)' : col(t.name, proto, (r) => r.cpuPer1k, 3)} | ${t.name === 'direct' ? '' : `${f(median(of(t.name, proto).map((r) => r.kernel * 100)), 0)}%`} | ${col(t.name, proto, (r) => r.rss / MiB, 0)} | ${col(t.name, proto, (r) => r.anon / MiB, 0)} | ${rs[0]?.hs ? col(t.name, proto, (r) => r.hs!.rps, 0) : ''} |`);
     }
   const mayflyTargets = targets.filter((t) => t.name.startsWith('mayfly'));
-  lines.push('', "The sidecar against the bare Node pass-through proxy, ratios taken within each run (targets: throughput at least 0.80, added p99 at 1000 req/s under 1 ms; intercepted HTTPS at most 0.25 vCPU per 1000 req/s and under 100 MiB RSS). *Runs pooled* is the p99 of all runs' fixed-rate latencies taken together, the sidecar's minus the bare Node proxy's: a stall of the machine in one run moves it less than it moves that run's p99.", '');
+  lines.push('', "The sidecar against the bare Node pass-through proxy, ratios taken within each run (targets: throughput at least 0.80, added p99 at 1000 req/s under 1 ms; intercepted HTTPS at most 0.25 vCPU per 1000 req/s and under 100 MiB RSS). *Runs pooled* is the p99 of all runs' fixed-rate latencies taken together, the sidecar's minus the bare Node proxy's: a stall of the machine in one run moves it less than it moves that run's p99. In square brackets, its 90% bootstrap interval: the runs resampled with replacement 1000 times, each run's sidecar and bare-proxy latencies drawn together.", '');
   lines.push('| proto | sidecar | throughput ratio | added p99 @1000/s (ms) | added p99, runs pooled (ms) | CPU ratio | vs nginx throughput | CPU per 1000 req/s | RSS (MiB) |', '|---|---|---|---|---|---|---|---|---|');
   for (const proto of ['plaintext', 'https'])
     for (const m of mayflyTargets) {
-      lines.push(`| ${proto} | ${m.name} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.fixed.p99 - y.fixed.p99))} | ${f(pooledP99(m.name, proto) - pooledP99('bare Node proxy', proto))} (${f(pooledP99(m.name, proto))} against ${f(pooledP99('bare Node proxy', proto))}) | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.cpuPer1k / y.cpuPer1k))} | ${spread(perRun(m.name, 'nginx', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${col(m.name, proto, (r) => r.cpuPer1k, 3)} | ${col(m.name, proto, (r) => r.rss / MiB, 0)} |`);
+      lines.push(`| ${proto} | ${m.name} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.fixed.p99 - y.fixed.p99))} | ${pooledAdded(m.name, proto)} | ${spread(perRun(m.name, 'bare Node proxy', proto, (x, y) => x.cpuPer1k / y.cpuPer1k))} | ${spread(perRun(m.name, 'nginx', proto, (x, y) => x.sat.rps / y.sat.rps))} | ${col(m.name, proto, (r) => r.cpuPer1k, 3)} | ${col(m.name, proto, (r) => r.rss / MiB, 0)} |`);
     }
   lines.push('', `CPU in the uncounted start of each fixed-rate run (the load generator starting and connecting, then ${FIXED_WARMUP_SECONDS} s at 1000 req/s), vCPU, median (range): ${['plaintext', 'https'].map((proto) => `${proto}: ${targets.filter((t) => t.name !== 'direct').map((t) => `${t.name} ${col(t.name, proto, (r) => r.warmupPer1k, 3)}`).join(', ')}`).join('; ')}.`);
   lines.push('', `Idle (no traffic, ${IDLE_SECONDS} s, before the runs): ${idle.filter((x) => x.target !== 'direct').map((x) => `${x.target} ${f(x.percent)}% of a core`).join(', ')}.`);
