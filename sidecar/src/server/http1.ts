@@ -32,6 +32,7 @@ import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { HTTPParser, METHODS, type NodeHttpParser } from '../http/llhttp.ts';
 import { TOKEN, lowerName } from '../http/names.ts';
+import { writeError } from '../pipeline/respond.ts';
 
 export interface Http1Limits {
   /** Request head limit (431 beyond it). */
@@ -497,10 +498,7 @@ export class Http1Connection<C> {
       this.socket.destroy();
       return;
     }
-    const body = `mayfly: ${message}\n`;
-    ex.res.shouldKeepAlive = false;
-    ex.res.writeHead(status, '', ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'X-Mayfly-Error', code]);
-    ex.res.end(body);
+    writeError(ex.res, { status, code, message, close: true });
   }
 
   /** A request that cannot be parsed (or came too slowly): answered when nothing else is, then closed. */
@@ -514,7 +512,8 @@ export class Http1Connection<C> {
     }
     const body = `mayfly: rejected request (${status === 431 ? 'headers too large' : status === 408 ? 'request timed out' : status === 413 ? 'chunk extensions too large' : 'malformed request'})\n`;
     this.socket.pause();
-    this.socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Mayfly-Error: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request'}\r\nConnection: close\r\n\r\n${body}`, 'latin1');
+    // the headers writeError gives the sidecar's other answers
+    this.socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mayfly-error: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request'}\r\ncache-control: no-store\r\nConnection: close\r\n\r\n${body}`, 'latin1');
     this.socket.destroySoon();
   }
 

@@ -270,7 +270,7 @@ t.test('Expect: 100-continue is answered at once; any other expectation gets 417
   const e = client(port);
   e.socket.write('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: something-else\r\n\r\nabc');
   await e.untilClosed();
-  t.match(e.received(), /^HTTP\/1\.1 417 Expectation Failed\r\n.*X-Mayfly-Error: expectation-failed\r\n.*Connection: close\r\n/s);
+  t.match(e.received(), /^HTTP\/1\.1 417 Expectation Failed\r\n.*x-mayfly-error: expectation-failed\r\n.*cache-control: no-store\r\n.*Connection: close\r\n/s);
   t.same(rejected, [[417, 'expectation-failed']]);
   c.socket.destroy();
 });
