@@ -82,7 +82,7 @@ class OriginPool implements ConnectionOwner {
     c.idle(this.#idleMs);
   }
 
-  /** Takes no new requests, closes the idle connections now and each busy one when its exchanges are done. */
+  /** Closes the idle connections now and each busy one when its exchanges (and those queued for it) are done; the caller has already stopped handing it new requests. */
   drain(): void {
     this.#draining = true;
     for (const c of this.#idle.splice(0)) c.destroy();

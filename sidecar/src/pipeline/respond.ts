@@ -18,8 +18,14 @@ export function writeError(res: FrontResponse, e: SidecarError): void {
     return;
   }
   if (res.closed) return;
-  const body = `mayfly: ${e.message}${e.policy ? ` (policy ${e.policy})` : ''}\n`;
+  const { headers, body } = errorResponse(e);
   if (e.close) res.shouldKeepAlive = false;
-  res.writeHead(e.status, '', ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-mayfly-error', e.code, 'cache-control', 'no-store']);
+  res.writeHead(e.status, '', headers);
   res.end(body);
+}
+
+/** The headers (a flat name, value list) and the body of a response the sidecar makes itself. */
+export function errorResponse(e: Pick<SidecarError, 'code' | 'message' | 'policy'>): { headers: string[]; body: string } {
+  const body = `mayfly: ${e.message}${e.policy ? ` (policy ${e.policy})` : ''}\n`;
+  return { headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-mayfly-error', e.code, 'cache-control', 'no-store'], body };
 }

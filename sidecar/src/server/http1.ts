@@ -32,7 +32,7 @@ import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { HTTPParser, METHODS, type NodeHttpParser } from '../http/llhttp.ts';
 import { TOKEN, lowerName } from '../http/names.ts';
-import { writeError } from '../pipeline/respond.ts';
+import { errorResponse, writeError } from '../pipeline/respond.ts';
 
 export interface Http1Limits {
   /** Request head limit (431 beyond it). */
@@ -510,10 +510,13 @@ export class Http1Connection<C> {
       this.socket.destroy(); // a response is in flight: the connection cannot be kept in step
       return;
     }
-    const body = `mayfly: rejected request (${status === 431 ? 'headers too large' : status === 408 ? 'request timed out' : status === 413 ? 'chunk extensions too large' : 'malformed request'})\n`;
+    const why = status === 431 ? 'headers too large' : status === 408 ? 'request timed out' : status === 413 ? 'chunk extensions too large' : 'malformed request';
+    // no exchange to answer through: the same response writeError makes, written raw
+    const { headers, body } = errorResponse({ code: code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request', message: `rejected request (${why})` });
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     this.socket.pause();
-    // the headers writeError gives the sidecar's other answers
-    this.socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mayfly-error: ${code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request'}\r\ncache-control: no-store\r\nConnection: close\r\n\r\n${body}`, 'latin1');
+    this.socket.end(`${head}Connection: close\r\n\r\n${body}`, 'latin1');
     this.socket.destroySoon();
   }
 
