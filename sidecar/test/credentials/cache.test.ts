@@ -271,5 +271,11 @@ t.test('release listeners hear every credential the cache stops serving: replace
   cache.sync([]);
   await flush();
   t.ok(heard.includes(cId), 'a dropped policy: heard although the provider could not release it');
+  const d = policy('d');
+  cache.sync([d]);
+  await flush();
+  const dId = (await cache.get(d)).id;
+  t.notOk(heard.includes(dId));
   await cache.close();
+  t.ok(heard.includes(dId), 'closing the cache: heard');
 });
