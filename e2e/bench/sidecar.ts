@@ -30,7 +30,7 @@ import { PodCa } from '../../sidecar/src/tls/pod-ca.ts';
 import { loadPolicies } from '../../crds/src/load.ts';
 import { bundle } from '../../cli/scripts/bundle.ts';
 import { JEMALLOC, sidecarAllocatorEnv } from '../src/allocator.ts';
-import { pooledDifference, pooledPercentile } from './stats.ts';
+import { pooledDifference } from './stats.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -300,7 +300,7 @@ http {
   const pooledAdded = (target: string, proto: string): string => {
     const d = pooledDifference(samplesOf(target, proto), samplesOf('bare Node proxy', proto), 99);
     const interval = Number.isNaN(d.low) ? '' : ` [${f(d.low)}, ${f(d.high)}]`;
-    return `${f(d.estimate)}${interval} (${f(pooledPercentile(samplesOf(target, proto), 99))} against ${f(pooledPercentile(samplesOf('bare Node proxy', proto), 99))})`;
+    return `${f(d.estimate)}${interval} (${f(d.a)} against ${f(d.b)})`;
   };
 
   const lines: string[] = [];

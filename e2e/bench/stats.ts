@@ -35,6 +35,9 @@ function seeded(seed: number): () => number {
 export interface Interval {
   /** The pooled p-th percentile of `a` minus that of `b`, over all runs. */
   estimate: number;
+  /** The two pooled percentiles themselves. */
+  a: number;
+  b: number;
   /** The bounds that hold the central `confidence` share of the bootstrap's differences. */
   low: number;
   high: number;
@@ -48,8 +51,10 @@ export interface Interval {
  */
 export function pooledDifference(a: readonly (readonly number[])[], b: readonly (readonly number[])[], p: number, opts: { iterations?: number; confidence?: number; seed?: number } = {}): Interval {
   if (a.length !== b.length) throw new Error('pooledDifference: a and b need the same runs');
-  const estimate = pooledPercentile(a, p) - pooledPercentile(b, p);
-  if (a.length < 2) return { estimate, low: Number.NaN, high: Number.NaN };
+  const pa = pooledPercentile(a, p);
+  const pb = pooledPercentile(b, p);
+  const estimate = pa - pb;
+  if (a.length < 2) return { estimate, a: pa, b: pb, low: Number.NaN, high: Number.NaN };
   const iterations = opts.iterations ?? 1000;
   const confidence = opts.confidence ?? 0.9;
   const random = seeded(opts.seed ?? 1);
@@ -62,5 +67,5 @@ export function pooledDifference(a: readonly (readonly number[])[], b: readonly 
   }
   diffs.sort();
   const tail = (1 - confidence) / 2;
-  return { estimate, low: diffs[Math.floor(tail * (iterations - 1))]!, high: diffs[Math.ceil((1 - tail) * (iterations - 1))]! };
+  return { estimate, a: pa, b: pb, low: diffs[Math.floor(tail * (iterations - 1))]!, high: diffs[Math.ceil((1 - tail) * (iterations - 1))]! };
 }

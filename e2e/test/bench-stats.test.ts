@@ -35,6 +35,7 @@ t.test('pooled difference: finds a known shift, and its interval holds it; no sh
   const d = pooledDifference(shifted, base, 99, { iterations: 300 });
   t.ok(Math.abs(d.estimate - 2) < 1e-9, `a 2 ms shift is found (${d.estimate})`);
   t.ok(d.low <= 2 && d.high >= 2, `and is inside its interval [${d.low}, ${d.high}]`);
+  t.same([d.a, d.b], [pooledPercentile(shifted, 99), pooledPercentile(base, 99)], 'the two pooled percentiles it is the difference of');
   const same = pooledDifference(base, base, 99, { iterations: 300 });
   t.same([same.estimate, same.low, same.high], [0, 0, 0], 'identical samples: no difference at all');
   // runs that differ only by noise: the interval straddles 0
