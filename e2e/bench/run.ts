@@ -74,7 +74,7 @@ export function planBenchmarks(o: Pick<BenchOptions, 'only' | 'quick'>): Step[] 
       title: 'sidecar data plane against a bare Node proxy and nginx',
       script: 'e2e/bench/sidecar.ts',
       // the full run also measures the three reference relays that docs/benchmarks.md reads the CPU against
-      args: o.quick ? ['--seconds', '2', '--runs', '1', '--no-write'] : ['--decompose'],
+      args: o.quick ? ['--seconds', '2', '--runs', '1', '--paired-seconds', '4', '--no-write'] : ['--decompose'],
       requires: [{ program: 'nginx', why: 'the sidecar benchmark measures nginx as a baseline (Debian package nginx-light; `make setup` installs it)' }],
     },
     {
