@@ -20,6 +20,12 @@ const o = JSON.parse(process.argv[2] as string) as Opts;
 const requestFor = (t: Target) => Buffer.from(`GET /v1/charges HTTP/1.1\r\nHost: ${t.host}\r\nAccept: application/json\r\n\r\n`);
 const latencies: number[] = [];
 let errors = 0;
+/** What went wrong with each failed request, by target: a status line other than 200, or the connection lost before the response. */
+const failures = new Map<Target, string[]>();
+function failed(c: Conn): void {
+  errors++;
+  failures.set(c.target, [...(failures.get(c.target) ?? []), c.failure]);
+}
 let done = 0;
 
 function connect(t: Target): Promise<net.Socket> {
@@ -38,6 +44,7 @@ class Conn {
   request: Buffer;
   buf = '';
   waiting: ((ok: boolean) => void) | null = null;
+  failure = '';
   constructor(target: Target, socket: net.Socket) {
     this.target = target;
     this.request = requestFor(target);
@@ -50,14 +57,19 @@ class Conn {
       const len = Number(/content-length: *(\d+)/i.exec(this.buf.slice(0, end))?.[1] ?? 0);
       if (this.buf.length < end + 4 + len) return;
       const ok = this.buf.startsWith('HTTP/1.1 200');
+      if (!ok) this.failure = this.buf.slice(0, this.buf.indexOf('\r\n'));
       this.buf = this.buf.slice(end + 4 + len);
       const w = this.waiting;
       this.waiting = null;
       w?.(ok);
     });
-    socket.on('error', () => this.waiting?.(false));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failure = `socket error ${err.code ?? err.message}`;
+      this.waiting?.(false);
+    });
     socket.on('close', () => {
       this.dead = true;
+      if (this.waiting) this.failure ||= 'connection closed before the response';
       const w = this.waiting;
       this.waiting = null;
       w?.(false);
@@ -70,12 +82,12 @@ class Conn {
   }
   send(): Promise<boolean> {
     return new Promise((r) => {
+      this.failure = '';
       this.waiting = r;
       this.socket.write(this.request);
     });
   }
 }
-
 
 /**
  * `connections` at `o.rate` requests/s in all: `warmupMs` of requests sent and
@@ -99,8 +111,7 @@ async function fixedRate(conns: Conn[], warmupMs: number, measureMs: number, onM
       const c0 = idle.pop() as Conn;
       const intended = queue.shift() as number;
       void c0.revive().then(async (c) => {
-        const ok = await c.send();
-        if (!ok) errors++;
+        if (!(await c.send())) failed(c);
         if (intended >= measureFrom) counted.push(performance.now() - intended);
         idle.push(c);
         pump();
@@ -142,7 +153,7 @@ if (o.mode === 'alternate') {
   }
   for (const set of sets) for (const c of set) c.socket.destroy();
   // exit once the line is out: a pipe takes a write this large in parts
-  process.stdout.write(`${JSON.stringify({ errors, blocks })}\n`, () => process.exit(0));
+  process.stdout.write(`${JSON.stringify({ errors, failures: targets.map((t) => failures.get(t) ?? []), blocks })}\n`, () => process.exit(0));
   await new Promise(() => {});
 }
 

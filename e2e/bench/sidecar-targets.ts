@@ -18,6 +18,12 @@ import type { PolicySnapshot as Snapshot } from '@mayfly/sidecar/contracts';
 const [role, configJson] = process.argv.slice(2) as [string, string];
 const cfg = JSON.parse(configJson) as { key: string; cert: string; ca: string; upstreamHttp: number; upstreamHttps: number; dir: string; policies: unknown[] };
 const ports: Record<string, number> = {};
+// The Node servers keep an idle client connection as long as the sidecar's
+// front does (60 s). With Node's default of 5 s, the load generator's
+// connections that sit unused for 5 s are closed under it: a request sent just
+// as one closes fails, and each reconnect (a TLS handshake for https) lands in
+// the measured latency of the proxy that closed it.
+const KEEP_ALIVE_MS = 60_000;
 const BODY = Buffer.from('{"id":"ch_1","object":"charge","amount":2000}\n');
 
 /** For the references that use the sidecar's own upstream pool and relay: the pool, and the upstream as they dial it (one credential, no passes). */
@@ -38,8 +44,8 @@ if (role === 'upstream') {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length }).end(BODY));
   };
-  await listen(http.createServer({ keepAliveTimeout: 60_000 }, handler), 'http');
-  await listen(https.createServer({ key: cfg.key, cert: cfg.cert, keepAliveTimeout: 60_000 }, handler), 'https');
+  await listen(http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, handler), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert, keepAliveTimeout: KEEP_ALIVE_MS }, handler), 'https');
 } else if (role === 'bare') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, ca: cfg.ca, servername: 'api.bench' });
@@ -52,8 +58,8 @@ if (role === 'upstream') {
     up.on('error', () => res.destroy());
     req.pipe(up);
   };
-  await listen(http.createServer(proxy(false)), 'http');
-  await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+  await listen(http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, proxy(false)), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert, keepAliveTimeout: KEEP_ALIVE_MS }, proxy(true)), 'https');
 } else if (role === 'relay-only') {
   // Reference for where the sidecar's CPU goes (--decompose): Node's HTTP(S)
   // server and the sidecar's own upstream pool and relay, with none of
@@ -81,8 +87,8 @@ if (role === 'upstream') {
     res.on('drain', () => sink.ondrain?.());
     relay(pool, { target, method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, timeoutMs: 30_000, policy: undefined }, sink).catch(() => res.destroy());
   };
-  await listen(http.createServer(proxy(false)), 'http');
-  await listen(https.createServer({ key: cfg.key, cert: cfg.cert }, proxy(true)), 'https');
+  await listen(http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, proxy(false)), 'http');
+  await listen(https.createServer({ key: cfg.key, cert: cfg.cert, keepAliveTimeout: KEEP_ALIVE_MS }, proxy(true)), 'https');
 } else if (role === 'parser-front') {
   // Reference (--decompose): the sidecar's own HTTP/1 front
   // (sidecar/src/server/http1.ts: Node's request parser, no IncomingMessage or
@@ -92,7 +98,7 @@ if (role === 'upstream') {
   const { Http1Front } = await import('@mayfly/sidecar/server/http1');
   const { pool, target: upstream } = await sidecarRelayPool();
   const front = new Http1Front<boolean>(
-    { maxHeaderBytes: 32 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 60_000, checkIntervalMs: 1000 },
+    { maxHeaderBytes: 32 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: KEEP_ALIVE_MS, checkIntervalMs: 1000 },
     {
       request(req, res, secure) {
         const headers = [...req.rawHeaders, 'Authorization', 'Bearer sk_bench'];

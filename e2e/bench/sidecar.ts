@@ -114,14 +114,22 @@ function load(opts: Record<string, unknown>, onMeasure?: () => void): Promise<Lo
   });
 }
 
+/** Failed requests of one target, counted by what went wrong: "0", or "2 (HTTP/1.1 502 Bad Gateway: 1, connection closed before the response: 1)". */
+function failedText(kinds: string[]): string {
+  if (kinds.length === 0) return '0';
+  const counts = new Map<string, number>();
+  for (const k of kinds) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return `${kinds.length} (${[...counts].map(([k, n]) => `${k}: ${n}`).join(', ')})`;
+}
+
 type Endpoint = { port: number; tls: boolean; servername: string; host: string; ca: string };
 /** Two targets at the fixed rate in alternating blocks (sidecar-loadgen.ts `alternate`): every block's latencies, ascending, for each. */
-function alternate(opts: { targets: [Endpoint, Endpoint]; block: number; blocks: number; warmup: number }): Promise<{ errors: number; blocks: [number[][], number[][]] }> {
+function alternate(opts: { targets: [Endpoint, Endpoint]; block: number; blocks: number; warmup: number }): Promise<{ errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(here, 'sidecar-loadgen.ts'), JSON.stringify({ mode: 'alternate', rate: 1000, connections: 16, seconds: 0, ...opts })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as { errors: number; blocks: [number[][], number[][]] }) : reject(new Error(`loadgen exited ${c}`))));
+    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as { errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }) : reject(new Error(`loadgen exited ${c}`))));
   });
 }
 
@@ -301,7 +309,7 @@ http {
   // The added latency alone: the sidecar and the bare Node proxy at the fixed
   // rate in alternating blocks, on connections to both kept open (a first
   // saturating second warms each up when nothing ran before).
-  interface Paired { proto: string; sidecar: number[][]; bare: number[][]; errors: number; added: Interval }
+  interface Paired { proto: string; sidecar: number[][]; bare: number[][]; failures: [string[], string[]]; added: Interval }
   const paired: Paired[] = [];
   if (PAIRED_BLOCKS > 0) {
     const [sidecarT, bareT] = ['mayfly sidecar', 'bare Node proxy'].map((n) => targets.find((t) => t.name === n)!) as [Target, Target];
@@ -311,8 +319,8 @@ http {
       if (PAIRED_ONLY) for (const t of [sidecarT, bareT]) await load({ ...end(t), mode: 'saturate', seconds: 1 });
       const r = await alternate({ targets: [end(sidecarT), end(bareT)], block: BLOCK_SECONDS, blocks: PAIRED_BLOCKS, warmup: FIXED_WARMUP_SECONDS });
       const d = pooledDifference(r.blocks[0], r.blocks[1], 99);
-      paired.push({ proto, sidecar: r.blocks[0], bare: r.blocks[1], errors: r.errors, added: d });
-      process.stderr.write(`alternating ${proto}: ${PAIRED_BLOCKS} turns of ${BLOCK_SECONDS} s each; pooled p99 sidecar ${d.a.toFixed(2)}, bare ${d.b.toFixed(2)}, added ${d.estimate.toFixed(2)} [${d.low.toFixed(2)}, ${d.high.toFixed(2)}], errors ${r.errors}, load ${loadavg()[0]!.toFixed(1)}\n`);
+      paired.push({ proto, sidecar: r.blocks[0], bare: r.blocks[1], failures: r.failures, added: d });
+      process.stderr.write(`alternating ${proto}: ${PAIRED_BLOCKS} turns of ${BLOCK_SECONDS} s each; pooled p99 sidecar ${d.a.toFixed(2)}, bare ${d.b.toFixed(2)}, added ${d.estimate.toFixed(2)} [${d.low.toFixed(2)}, ${d.high.toFixed(2)}], failed requests: sidecar ${failedText(r.failures[0])}, bare ${failedText(r.failures[1])}; load ${loadavg()[0]!.toFixed(1)}\n`);
     }
   }
   const pairedLines = (): string[] => {
@@ -321,13 +329,13 @@ http {
     const out = [
       `Added latency, in alternating turns: the sidecar and the bare Node proxy alone, each at the fixed 1000 req/s on its own 16 keep-alive connections, in turns of ${BLOCK_SECONDS} s (sidecar, bare, bare, sidecar, ...; ${PAIRED_BLOCKS} turns each per protocol, ${PAIRED_BLOCKS * BLOCK_SECONDS} s, after ${FIXED_WARMUP_SECONDS} s at the rate for each that are not counted), from one load generator that keeps the connections to both open throughout. Adjacent turns meet the machine in nearly the same state, so a stall of the machine falls on both alike and the difference is the sidecar's. Percentiles pool every turn; the interval is a 90% bootstrap over the pairs of turns (each pair drawn whole, 1000 times).`,
       '',
-      '| proto | sidecar p50 (ms) | bare p50 (ms) | sidecar p99 | bare p99 | added p99 (ms) [90%] | sidecar p99.9 | bare p99.9 | turns where the sidecar\'s p99 was above | errors |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| proto | sidecar p50 (ms) | bare p50 (ms) | sidecar p99 | bare p99 | added p99 (ms) [90%] | sidecar p99.9 | bare p99.9 | turns where the sidecar\'s p99 was above | failed requests: sidecar | bare |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
     ];
     for (const r of paired) {
       const d = r.added;
       const above = r.sidecar.filter((s, i) => percentile(s, 99) > percentile(r.bare[i]!, 99)).length;
-      out.push(`| ${r.proto} | ${f2(pooledPercentile(r.sidecar, 50))} | ${f2(pooledPercentile(r.bare, 50))} | ${f2(d.a)} | ${f2(d.b)} | ${f2(d.estimate)} [${f2(d.low)}, ${f2(d.high)}] | ${f2(pooledPercentile(r.sidecar, 99.9))} | ${f2(pooledPercentile(r.bare, 99.9))} | ${above} of ${r.sidecar.length} | ${r.errors} |`);
+      out.push(`| ${r.proto} | ${f2(pooledPercentile(r.sidecar, 50))} | ${f2(pooledPercentile(r.bare, 50))} | ${f2(d.a)} | ${f2(d.b)} | ${f2(d.estimate)} [${f2(d.low)}, ${f2(d.high)}] | ${f2(pooledPercentile(r.sidecar, 99.9))} | ${f2(pooledPercentile(r.bare, 99.9))} | ${above} of ${r.sidecar.length} | ${failedText(r.failures[0])} | ${failedText(r.failures[1])} |`);
     }
     return [...out, ''];
   };

@@ -12,9 +12,12 @@ import type { AddressInfo } from 'node:net';
 
 const loadgen = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'sidecar-loadgen.ts');
 
-async function server(name: string, arrivals: Array<{ name: string; at: number }>, delayMs = 0): Promise<{ port: number; close(): Promise<void> }> {
+/** A server that notes arrivals; `fail(n)` may answer the n-th request (from 1) some other way. */
+async function server(name: string, arrivals: Array<{ name: string; at: number }>, delayMs = 0, fail?: (n: number, res: http.ServerResponse) => boolean): Promise<{ port: number; close(): Promise<void> }> {
+  let n = 0;
   const s = http.createServer((req, res) => {
     arrivals.push({ name, at: performance.now() });
+    if (fail?.(++n, res)) return;
     setTimeout(() => res.writeHead(200, { 'content-length': '2' }).end('ok'), delayMs);
   });
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -27,7 +30,7 @@ async function server(name: string, arrivals: Array<{ name: string; at: number }
   };
 }
 
-function run(opts: object): Promise<{ errors: number; blocks: [number[][], number[][]] }> {
+function run(opts: object): Promise<{ errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [loadgen, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -50,6 +53,7 @@ t.test('alternate: one target at a time, A B B A, each turn reported under its t
   const r = await run({ mode: 'alternate', rate, connections: 2, seconds: 0, warmup: 0.1, block, blocks: 4, targets: [end(a.port), end(b.port)] });
 
   t.equal(r.errors, 0);
+  t.same(r.failures, [[], []]);
   t.equal(r.blocks[0].length, 4, 'four turns for A');
   t.equal(r.blocks[1].length, 4, 'four turns for B');
   for (const [i, turns] of r.blocks.entries())
@@ -66,6 +70,17 @@ t.test('alternate: one target at a time, A B B A, each turn reported under its t
   const runs: string[] = [];
   for (const x of counted) if (runs.at(-1) !== x.name) runs.push(x.name);
   t.same(runs, ['a', 'b', 'a', 'b', 'a'], 'turns never overlap: A, then B B, then A A, then B B, then A');
+});
+
+t.test('alternate: a failed request is counted under its target, with what went wrong', async (t) => {
+  // A answers its 50th request with a 502; B drops the connection of its 60th
+  const a = await server('a', [], 0, (n, res) => n === 50 && (res.writeHead(502, 'Bad Gateway', { 'content-length': '0' }).end(), true));
+  const b = await server('b', [], 0, (n, res) => n === 60 && (res.socket?.destroy(), true));
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const end = (port: number) => ({ port, tls: false, servername: 'x', host: 'x', ca: '' });
+  const r = await run({ mode: 'alternate', rate: 200, connections: 2, seconds: 0, warmup: 0.1, block: 0.3, blocks: 4, targets: [end(a.port), end(b.port)] });
+  t.equal(r.errors, 2);
+  t.same(r.failures, [['HTTP/1.1 502 Bad Gateway'], ['connection closed before the response']]);
 });
 
 t.test('alternate: refuses to run without two targets and a block size', async (t) => {
