@@ -24,7 +24,9 @@ let errors = 0;
 const failures = new Map<Target, string[]>();
 function failed(c: Conn): void {
   errors++;
-  failures.set(c.target, [...(failures.get(c.target) ?? []), c.failure]);
+  const kinds = failures.get(c.target) ?? [];
+  kinds.push(c.failure);
+  failures.set(c.target, kinds);
 }
 let done = 0;
 
@@ -164,8 +166,7 @@ if (o.mode === 'handshake') {
       const t0 = performance.now();
       try {
         const c = new Conn(o, await connect(o));
-        const ok = await c.send();
-        if (!ok) errors++;
+        if (!(await c.send())) failed(c);
         c.socket.destroy();
         latencies.push(performance.now() - t0);
         done++;
@@ -185,7 +186,7 @@ if (o.mode === 'handshake') {
         while (performance.now() < deadline) {
           c = await c.revive();
           const t0 = performance.now();
-          if (!(await c.send())) errors++;
+          if (!(await c.send())) failed(c);
           latencies.push(performance.now() - t0);
           done++;
         }

@@ -99,7 +99,7 @@ function freePort(): Promise<number> {
 
 interface Load { rps: number; p50: number; p99: number; errors: number; n: number; samples?: number[] }
 /** Runs the load generator; `onMeasure` is called where its counted seconds begin (after a fixed-rate warm-up). */
-function load(opts: Record<string, unknown>, onMeasure?: () => void): Promise<Load> {
+function load<T = Load>(opts: Record<string, unknown>, onMeasure?: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(here, 'sidecar-loadgen.ts'), JSON.stringify({ seconds: SECONDS, rate: 1000, connections: 16, ...opts })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -110,7 +110,7 @@ function load(opts: Record<string, unknown>, onMeasure?: () => void): Promise<Lo
         onMeasure?.();
       }
     });
-    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`loadgen exited ${c}`))));
+    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`loadgen exited ${c}`))));
   });
 }
 
@@ -125,12 +125,7 @@ function failedText(kinds: string[]): string {
 type Endpoint = { port: number; tls: boolean; servername: string; host: string; ca: string };
 /** Two targets at the fixed rate in alternating blocks (sidecar-loadgen.ts `alternate`): every block's latencies, ascending, for each. */
 function alternate(opts: { targets: [Endpoint, Endpoint]; block: number; blocks: number; warmup: number }): Promise<{ errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(here, 'sidecar-loadgen.ts'), JSON.stringify({ mode: 'alternate', rate: 1000, connections: 16, seconds: 0, ...opts })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as { errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }) : reject(new Error(`loadgen exited ${c}`))));
-  });
+  return load({ mode: 'alternate', ...opts });
 }
 
 /** CPU ms, RSS and anonymous RSS (bytes) of a set of pids, from /proc: the same method for every target. */
