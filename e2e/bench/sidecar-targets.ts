@@ -13,6 +13,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import type { PolicySnapshot as Snapshot } from '@mayfly/sidecar/contracts';
 
 const [role, configJson] = process.argv.slice(2) as [string, string];
@@ -208,8 +209,27 @@ if (role === 'upstream') {
   });
 }
 
+// Garbage-collection pauses since the last "gc" question, by kind: the benchmark
+// asks around its alternating turns, to tell the tail latency the collector
+// causes from the rest.
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MINOR_MARK_SWEEP]: 'minor mark-sweep',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
+let gcPauses: Array<{ kind: string; ms: number }> = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push({ kind: GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other', ms: e.duration });
+}).observe({ entryTypes: ['gc'] });
+
 let last = process.cpuUsage();
 process.on('message', (m: { op?: string }) => {
+  if (m.op === 'gc') {
+    process.send?.({ gc: gcPauses });
+    gcPauses = [];
+  }
   if (m.op === 'stats') {
     const now = process.cpuUsage();
     const mem = process.memoryUsage();

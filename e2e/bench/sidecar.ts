@@ -124,6 +124,19 @@ function failedText(kinds: string[]): string {
 
 type Endpoint = { port: number; tls: boolean; servername: string; host: string; ca: string };
 /** Two targets at the fixed rate in alternating blocks (sidecar-loadgen.ts `alternate`): every block's latencies, ascending, for each. */
+interface GcPause { kind: string; ms: number }
+/** "kind: count, total ms, largest ms" for each kind of pause. */
+function gcText(pauses: GcPause[]): string {
+  const kinds = [...new Set(pauses.map((p) => p.kind))].sort();
+  if (kinds.length === 0) return 'none';
+  return kinds
+    .map((k) => {
+      const ms = pauses.filter((p) => p.kind === k).map((p) => p.ms);
+      return `${k} ${ms.length} (${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms, largest ${Math.max(...ms).toFixed(2)})`;
+    })
+    .join(', ');
+}
+
 function alternate(opts: { targets: [Endpoint, Endpoint]; block: number; blocks: number; warmup: number }): Promise<{ errors: number; failures: [string[], string[]]; blocks: [number[][], number[][]] }> {
   return load({ mode: 'alternate', ...opts });
 }
@@ -304,7 +317,7 @@ http {
   // The added latency alone: the sidecar and the bare Node proxy at the fixed
   // rate in alternating blocks, on connections to both kept open (a first
   // saturating second warms each up when nothing ran before).
-  interface Paired { proto: string; sidecar: number[][]; bare: number[][]; failures: [string[], string[]]; added: Interval }
+  interface Paired { proto: string; sidecar: number[][]; bare: number[][]; failures: [string[], string[]]; added: Interval; gc: [GcPause[], GcPause[]] }
   const paired: Paired[] = [];
   if (PAIRED_BLOCKS > 0) {
     const [sidecarT, bareT] = ['mayfly sidecar', 'bare Node proxy'].map((n) => targets.find((t) => t.name === n)!) as [Target, Target];
@@ -312,9 +325,12 @@ http {
       const tls = proto === 'https';
       const end = (t: Target) => ({ port: tls ? t.https : t.http, tls, servername: 'api.bench', host: `api.bench:${tls ? cfg.upstreamHttps : cfg.upstreamHttp}`, ca: t.ca });
       if (PAIRED_ONLY) for (const t of [sidecarT, bareT]) await load({ ...end(t), mode: 'saturate', seconds: 1 });
+      await Promise.all([mayfly, bare].map((c) => c.ask('gc', 'gc')));
       const r = await alternate({ targets: [end(sidecarT), end(bareT)], block: BLOCK_SECONDS, blocks: PAIRED_BLOCKS, warmup: FIXED_WARMUP_SECONDS });
+      const gc = await Promise.all([mayfly, bare].map((c) => c.ask<{ gc: GcPause[] }>('gc', 'gc')));
+      process.stderr.write(`alternating ${proto}, garbage collection over the turns: sidecar ${gcText(gc[0]!.gc)}; bare ${gcText(gc[1]!.gc)}\n`);
       const d = pooledDifference(r.blocks[0], r.blocks[1], 99);
-      paired.push({ proto, sidecar: r.blocks[0], bare: r.blocks[1], failures: r.failures, added: d });
+      paired.push({ proto, sidecar: r.blocks[0], bare: r.blocks[1], failures: r.failures, added: d, gc: [gc[0]!.gc, gc[1]!.gc] });
       process.stderr.write(`alternating ${proto}: ${PAIRED_BLOCKS} turns of ${BLOCK_SECONDS} s each; pooled p99 sidecar ${d.a.toFixed(2)}, bare ${d.b.toFixed(2)}, added ${d.estimate.toFixed(2)} [${d.low.toFixed(2)}, ${d.high.toFixed(2)}], failed requests: sidecar ${failedText(r.failures[0])}, bare ${failedText(r.failures[1])}; load ${loadavg()[0]!.toFixed(1)}\n`);
     }
   }
@@ -332,6 +348,7 @@ http {
       const above = r.sidecar.filter((s, i) => percentile(s, 99) > percentile(r.bare[i]!, 99)).length;
       out.push(`| ${r.proto} | ${f2(pooledPercentile(r.sidecar, 50))} | ${f2(pooledPercentile(r.bare, 50))} | ${f2(d.a)} | ${f2(d.b)} | ${f2(d.estimate)} [${f2(d.low)}, ${f2(d.high)}] | ${f2(pooledPercentile(r.sidecar, 99.9))} | ${f2(pooledPercentile(r.bare, 99.9))} | ${above} of ${r.sidecar.length} | ${failedText(r.failures[0])} | ${failedText(r.failures[1])} |`);
     }
+    out.push('', `Garbage-collection pauses in each process over those turns and their warm-up (kind: count, total, largest; from its \`gc\` performance entries): ${paired.map((r) => `${r.proto}: sidecar ${gcText(r.gc[0])}; bare ${gcText(r.gc[1])}`).join('. ')}.`);
     return [...out, ''];
   };
   if (PAIRED_ONLY) {
