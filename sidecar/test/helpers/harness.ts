@@ -85,7 +85,7 @@ export async function startHarness(opts: {
     limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 2000, ...opts.limits },
     logLevel: 'debug',
   };
-  const source = new FileConfigSource(policyFile, { pollMs: 50 });
+  const source = new FileConfigSource(policyFile, { pollMs: 50, settleMs: 50 });
   const sidecar = buildSidecar(config, { config: source, credentials: creds, logger: log, resolver: testResolver(names) });
   await sidecar.start();
   const ports = sidecar.ports();
