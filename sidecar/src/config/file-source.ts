@@ -4,8 +4,9 @@
 // A change is read only once the file has settled: most writers truncate the
 // file and then write it, and a poll that falls between the two would see an
 // empty file, which is a valid file of no policies. So after a change the file
-// must keep the same size, mtime and inode for `settleMs` before it is read,
-// and again from before the read to after it; otherwise the wait starts over.
+// must keep the same size, mtime and inode from the poll that saw the change
+// until after it was read, at least `settleMs`; otherwise what was read (or
+// refused) is dropped and the wait starts over.
 import { readFile, stat } from 'node:fs/promises';
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import type { ConfigSource, PolicySnapshot } from '../contracts.ts';
@@ -50,7 +51,8 @@ export class FileConfigSource implements ConfigSource {
     this.#onError = opts.onError ?? (() => {});
   }
 
-  async #read(): Promise<PolicySnapshot | null> {
+  /** The file's policies, or a ConfigFileError if it cannot be read or is not valid. */
+  async #read(): Promise<PolicySnapshot> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -59,51 +61,40 @@ export class FileConfigSource implements ConfigSource {
     }
     const parsed = parsePolicyText(text);
     if (parsed.errors.length > 0) throw new ConfigFileError(`${this.path}: ${parsed.errors.length} invalid policies or documents`, parsed.errors);
-    if (parsed.revision === this.#revision) return null;
-    this.#revision = parsed.revision;
     return Object.freeze({ revision: parsed.revision, policies: Object.freeze(parsed.policies) });
+  }
+
+  /** Hands on a snapshot unless it is the one already in force. */
+  #deliver(snapshot: PolicySnapshot, onUpdate: (snapshot: PolicySnapshot) => void): void {
+    if (snapshot.revision === this.#revision) return;
+    this.#revision = snapshot.revision;
+    onUpdate(snapshot);
   }
 
   /** Reads the file once (rejecting if it is not valid), then watches it. */
   async start(onUpdate: (snapshot: PolicySnapshot) => void): Promise<void> {
     await stat(this.path);
-    const first = await this.#read();
-    if (first) onUpdate(first);
+    this.#deliver(await this.#read(), onUpdate);
     this.#listener = (curr, prev) => {
       if (!same(curr, prev)) this.#settleThenRead(curr, onUpdate);
     };
     watchFile(this.path, { interval: this.#pollMs, persistent: false }, this.#listener);
   }
 
-  /** Reads the file once it has stayed as `seen` for settleMs, and was not changed while it was read. */
+  /** Reads the file settleMs after a poll saw it as `seen`, and takes what it read if the file is still as seen. */
   #settleThenRead(seen: FileState, onUpdate: (snapshot: PolicySnapshot) => void): void {
     if (this.#settle !== null) clearTimeout(this.#settle);
     this.#settle = setTimeout(() => {
       this.#settle = null;
       this.#reading = this.#reading.then(async () => {
         if (this.#listener === null) return; // stopped
-        let before: Stats;
-        try {
-          before = await stat(this.path);
-        } catch (err) {
-          this.#onError(new ConfigFileError(`cannot read ${this.path}: ${(err as Error).message}`, [(err as Error).message], { cause: err }));
-          return;
-        }
-        if (!same(before, seen)) return this.#settleThenRead(before, onUpdate);
-        const revision = this.#revision;
-        try {
-          const next = await this.#read();
-          const after = await stat(this.path).catch(() => null);
-          if (after === null || !same(after, before)) {
-            // what was read may be half a write: read it again once it settles
-            this.#revision = revision;
-            if (after !== null) this.#settleThenRead(after, onUpdate);
-            return;
-          }
-          if (next) onUpdate(next);
-        } catch (err) {
-          this.#onError(err as ConfigFileError);
-        }
+        const next = await this.#read().catch((err: ConfigFileError) => err);
+        const after = await stat(this.path).catch(() => null);
+        // changed since the poll, so what was read (or refused) may be half a
+        // write: wait for it to settle
+        if (after !== null && !same(after, seen)) return this.#settleThenRead(after, onUpdate);
+        if (next instanceof ConfigFileError) this.#onError(next);
+        else if (after !== null) this.#deliver(next, onUpdate); // a file gone since makes its own poll event
       });
     }, this.#settleMs);
     this.#settle.unref();

@@ -31,7 +31,7 @@ async function watch(t: { teardown(fn: () => Promise<void>): void }, text: strin
     await source.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  return { path, dir, seen, errors, source };
+  return { path, dir, seen, errors };
 }
 
 t.test('a change is read once the file has settled', async (t) => {
