@@ -219,7 +219,9 @@ const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking',
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
 };
-let gcPauses: Array<{ kind: string; ms: number }> = [];
+/** One garbage-collection pause, as the "gc" answer lists them. */
+export interface GcPause { kind: string; ms: number }
+let gcPauses: GcPause[] = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcPauses.push({ kind: GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other', ms: e.duration });
 }).observe({ entryTypes: ['gc'] });

@@ -39,6 +39,7 @@ import { loadPolicies } from '../../crds/src/load.ts';
 import { bundle } from '../../cli/scripts/bundle.ts';
 import { JEMALLOC, sidecarAllocatorEnv } from '../src/allocator.ts';
 import { percentile, pooledDifference, pooledPercentile, type Interval } from './stats.ts';
+import type { GcPause } from './sidecar-targets.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -124,7 +125,6 @@ function failedText(kinds: string[]): string {
 
 type Endpoint = { port: number; tls: boolean; servername: string; host: string; ca: string };
 /** Two targets at the fixed rate in alternating blocks (sidecar-loadgen.ts `alternate`): every block's latencies, ascending, for each. */
-interface GcPause { kind: string; ms: number }
 /** "kind: count, total ms, largest ms" for each kind of pause. */
 function gcText(pauses: GcPause[]): string {
   const kinds = [...new Set(pauses.map((p) => p.kind))].sort();
